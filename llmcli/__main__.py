@@ -1,0 +1,114 @@
+"""The entry point and the one error boundary: every failure becomes a message and an exit code."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+REPORT_URL = "https://github.com/llmcli/llmcli/issues"
+
+
+def _debug_requested(argv: list[str]) -> bool:
+    from .core.settings import env_flag
+
+    return "--debug" in argv or env_flag(os.environ.get("LLMCLI_DEBUG"))
+
+
+def _on_sigterm(signum, frame) -> None:
+    from .errors import Interrupted
+
+    # Later SIGTERMs during cleanup end the process at once.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    raise Interrupted(signum)
+
+
+def _say(text: str) -> None:
+    from .core.credentials import scrub
+
+    try:
+        print(scrub(text), file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe, point stdout at /dev/null so the interpreter's final flush stays silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def run(argv: list[str]) -> int:
+    from .core.credentials import remember_secret
+    from .errors import ExitCode, Interrupted, LlmcliError, OutputClosed
+
+    for name in ("LLMCLI_API_KEY", "OPENAI_API_KEY"):
+        remember_secret(os.environ.get(name, "").strip())
+    debug = _debug_requested(argv)
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except ValueError:  # not the main thread (embedded use)
+        pass
+    try:
+        from typer.main import get_command
+
+        from .cli.app import app
+
+        command = get_command(app)
+        rv = command.main(args=argv, prog_name="llmcli", standalone_mode=False)
+        return rv if isinstance(rv, int) else 0
+    except OutputClosed:
+        _quiet_stdout()
+        return ExitCode.SIGPIPE
+    except BrokenPipeError:
+        _quiet_stdout()
+        return ExitCode.SIGPIPE
+    except Interrupted as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return ExitCode.SIGINT
+    except LlmcliError as exc:
+        if debug:
+            import traceback
+
+            _say(traceback.format_exc().rstrip())
+        line = f"llmcli: error: {exc.message}"
+        if exc.hint:
+            line += f" — {exc.hint}"
+        _say(line)
+        return int(exc.exit_code)
+    except Exception as exc:
+        if hasattr(exc, "exit_code") and hasattr(exc, "format_message"):  # the CLI parser's usage errors
+            try:
+                exc.show()  # type: ignore[attr-defined]
+            except (OSError, ValueError):
+                pass
+            return int(exc.exit_code)  # type: ignore[attr-defined]
+        if debug:
+            import traceback
+
+            _say(traceback.format_exc().rstrip())
+        _say(
+            f"llmcli: internal error: {type(exc).__name__}: {exc} — this is a bug in llmcli; "
+            f"please report it with the output of the same command with --debug at {REPORT_URL}"
+        )
+        return ExitCode.INTERNAL
+
+
+def main() -> None:
+    code = run(sys.argv[1:])
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, OSError):
+        _quiet_stdout()
+        if code == 0:
+            code = 141
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""`llmcli config`: where the file is, and the effective settings with their sources."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from ..core.credentials import mask
+from ..core.settings import paths
+from . import options as o
+from .common import api_key, load_settings, stdout_is_tty
+
+app = typer.Typer(help="The config file and the effective settings.", no_args_is_help=True, add_completion=False)
+
+
+@app.command()
+def path() -> None:
+    """Print the config file's path."""
+    from ..render.sink import write_out
+
+    write_out(sys.stdout.buffer, f"{paths().config_file}\n".encode())
+
+
+@app.command()
+def show(
+    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    profile: o.Profile = None,
+    base_url: o.BaseUrl = None,
+    model: o.Model = None,
+    transport: o.Transport = None,
+    timeout: o.Timeout = None,
+    max_retries: o.MaxRetries = None,
+    debug: o.Debug = False,
+) -> None:
+    """Every effective setting and where it came from."""
+    s = load_settings(
+        profile=profile, base_url=base_url, model=model, transport=transport,
+        timeout=timeout, max_retries=max_retries, debug=debug,
+    )
+    key = api_key(s)
+    p = paths()
+    rows: list[tuple[str, str, str]] = [
+        ("profile", s.profile, s.sources["profile"]),
+        ("base_url", s.base_url, s.sources["base_url"]),
+        ("model", s.model or "(none: the server's only model, if it has one)", s.sources["model"]),
+        ("transport", s.transport, s.sources["transport"]),
+        ("timeout", f"{s.timeout:g}", s.sources["timeout"]),
+        ("max_retries", str(s.max_retries), s.sources["max_retries"]),
+        ("debug", str(s.debug).lower(), s.sources["debug"]),
+        ("api_key", mask(key.key), key.source),
+    ]
+    if s.system is not None:
+        rows.append(("system", s.system, s.sources["system"]))
+    for k, v in s.request_defaults.items():
+        rows.append((k, str(v), s.sources[k]))
+    rows.append(("config_file", str(p.config_file), "LLMCLI_HOME" if "LLMCLI_HOME" in __import__("os").environ else "platform default"))
+    rows.append(("data_dir", str(p.data_dir), "LLMCLI_HOME" if "LLMCLI_HOME" in __import__("os").environ else "platform default"))
+    from ..render.sink import write_out
+
+    if fmt == "json":
+        doc = {name: {"value": value, "source": source} for name, value, source in rows}
+        write_out(sys.stdout.buffer, (json.dumps(doc, indent=2) + "\n").encode())
+    elif stdout_is_tty():
+        from ..render.tables import settings_table
+
+        settings_table(rows)
+    else:
+        width = max(len(r[0]) for r in rows)
+        text = "".join(f"{name:<{width}}  {value}  ({source})\n" for name, value, source in rows)
+        write_out(sys.stdout.buffer, text.encode())

@@ -1,0 +1,347 @@
+"""What every transport shares: the protocol, the wire-to-event mapping and the status-to-error mapping.
+
+Both transports feed server behaviour through the functions here, so the same bytes on the wire give
+the same events and the same errors whichever one is chosen. No heavy imports.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from ..core.types import (
+    ChatEvent,
+    ChatRequest,
+    ChatResult,
+    Finished,
+    ModelInfo,
+    ModelSeen,
+    ReasoningDelta,
+    TextDelta,
+    Usage,
+)
+from ..errors import (
+    AuthFailed,
+    IncompleteAnswer,
+    NetworkFailed,
+    RateLimited,
+    RequestRejected,
+    TransportError,
+)
+
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+
+class Transport(Protocol):
+    def stream_chat(self, request: ChatRequest) -> Iterator[ChatEvent]:
+        """Yield events as they arrive; close the response in `finally`."""
+        ...
+
+    def complete(self, request: ChatRequest) -> ChatResult: ...
+
+    def list_models(self) -> list[ModelInfo]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class TransportConfig:
+    base_url: str
+    api_key: str | None
+    timeout: float = 600.0
+    max_retries: int = 2
+    debug: bool = False
+
+    @property
+    def host(self) -> str:
+        return host_of(self.base_url)
+
+
+def host_of(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.netloc.rsplit("@", 1)[-1] or url
+
+
+def endpoint(base_url: str, path: str) -> str:
+    """The base URL is used as given: only a trailing slash is ignored."""
+    return base_url.rstrip("/") + "/" + path
+
+
+# --- chunks → events ---------------------------------------------------------------------------
+
+
+def _get(obj: Any, key: str) -> Any:
+    """Read a field from a JSON dict or from an SDK model (whose unknown fields live in model_extra)."""
+    if obj is None:
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(key)
+    value = getattr(obj, key, None)
+    if value is None:
+        extra = getattr(obj, "model_extra", None)
+        if extra:
+            value = extra.get(key)
+    return value
+
+
+def chunk_events(chunk: Any) -> Iterator[ChatEvent]:
+    """The events in one `chat.completion.chunk` (a dict from JSON, or the SDK's model)."""
+    model = _get(chunk, "model")
+    if model:
+        yield ModelSeen(model)
+    choices = _get(chunk, "choices") or ()
+    for choice in choices:
+        if (_get(choice, "index") or 0) != 0:
+            continue  # n > 1 is not something a terminal client shows
+        delta = _get(choice, "delta")
+        if delta is not None:
+            for name in REASONING_FIELDS:
+                reasoning = _get(delta, name)
+                if isinstance(reasoning, str) and reasoning:
+                    yield ReasoningDelta(reasoning)
+                    break
+            content = _get(delta, "content")
+            if isinstance(content, str) and content:
+                yield TextDelta(content)
+        reason = _get(choice, "finish_reason")
+        if reason:
+            yield Finished(str(reason), model)
+    usage = _get(chunk, "usage")
+    if usage:
+        yield usage_from(usage)
+
+
+def usage_from(usage: Any) -> Usage:
+    def num(key: str) -> int | None:
+        v = _get(usage, key)
+        return int(v) if isinstance(v, int | float) else None
+
+    return Usage(num("prompt_tokens"), num("completion_tokens"), num("total_tokens"))
+
+
+def result_from_completion(body: Any) -> ChatResult:
+    """A non-streamed `chat.completion` (dict or SDK model) → ChatResult."""
+    choices = _get(body, "choices") or []
+    if not choices:
+        raise ValueError("no choices")
+    choice = choices[0]
+    message = _get(choice, "message") or {}
+    content = _get(message, "content") or ""
+    reasoning = ""
+    for name in REASONING_FIELDS:
+        value = _get(message, name)
+        if isinstance(value, str) and value:
+            reasoning = value
+            break
+    usage = _get(body, "usage")
+    return ChatResult(
+        content=content if isinstance(content, str) else str(content),
+        reasoning=reasoning,
+        finish_reason=_get(choice, "finish_reason"),
+        usage=usage_from(usage) if usage else None,
+        model=_get(body, "model"),
+    )
+
+
+def stream_error_from(data: Any) -> str | None:
+    """The message of an error object sent inside a stream, or None when `data` is not one."""
+    if isinstance(data, Mapping) and data.get("error"):
+        err = data["error"]
+        if isinstance(err, Mapping):
+            return str(err.get("message") or err.get("type") or "error")
+        return str(err)
+    return None
+
+
+class StreamTracker:
+    """Decides, the same way for both transports, whether a stream ended properly."""
+
+    def __init__(self, host: str):
+        self.host = host
+        self.saw_done = False
+        self.saw_finish = False
+        self.saw_data = False
+
+    def track(self, event: ChatEvent) -> None:
+        if isinstance(event, Finished):
+            self.saw_finish = True
+
+    def error_event(self, message: str) -> IncompleteAnswer:
+        return IncompleteAnswer(
+            f"the server reported an error mid-stream: {message}",
+            reason="error",
+            host=self.host,
+            server_message=message,
+            hint="the partial answer above is kept; try again",
+        )
+
+    def malformed(self, line: str) -> IncompleteAnswer:
+        snippet = line if len(line) <= 80 else line[:77] + "..."
+        return IncompleteAnswer(
+            f"malformed data in the stream from {self.host}: {snippet!r}",
+            reason="cut",
+            host=self.host,
+            hint="the server sent something that is not a JSON chunk; try --no-stream",
+        )
+
+    def cut(self, detail: str = "") -> IncompleteAnswer:
+        what = "the connection was closed before the answer was complete"
+        if detail:
+            what += f" ({detail})"
+        return IncompleteAnswer(
+            f"{what}: {self.host}",
+            reason="cut",
+            host=self.host,
+            hint="the partial answer is kept; try again, or --no-stream",
+        )
+
+    def finish(self) -> None:
+        """Call when the stream ended without an exception."""
+        if not self.saw_data:
+            raise IncompleteAnswer(
+                f"the server at {self.host} closed the stream without sending an answer",
+                reason="cut",
+                host=self.host,
+                hint="try again, or --no-stream",
+            )
+        if not (self.saw_done or self.saw_finish):
+            raise self.cut("no [DONE] and no finish_reason")
+
+
+def parse_json_chunk(data: str, tracker: StreamTracker) -> Any:
+    try:
+        return json.loads(data)
+    except ValueError:
+        raise tracker.malformed(data) from None
+
+
+# --- HTTP status → domain error ------------------------------------------------------------------
+
+_TAG = re.compile(r"<[^>]+>")
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
+
+
+def server_message(body: bytes | str | None, content_type: str = "") -> str | None:
+    """The server's own words from an error body: JSON error objects, FastAPI's detail, or HTML."""
+    if body is None:
+        return None
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, Mapping):
+        err = data.get("error")
+        if isinstance(err, Mapping) and err.get("message"):
+            return str(err["message"])
+        if isinstance(err, str) and err:
+            return err
+        for key in ("message", "detail"):
+            if data.get(key):
+                value = data[key]
+                return value if isinstance(value, str) else json.dumps(value)
+    if "<" in text and ("html" in content_type or text.lstrip().startswith("<")):
+        m = _TITLE.search(text)
+        text = m.group(1) if m else _TAG.sub(" ", text)
+    text = " ".join(text.split())
+    return text[:300] + ("…" if len(text) > 300 else "") if text else None
+
+
+RETRYABLE_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+
+
+def error_for_status(status: int, host: str, message: str | None, *, model: str | None = None) -> TransportError:
+    """The domain error for a final (not retried, or retries exhausted) HTTP status."""
+    said = f": {message}" if message else ""
+    kw: dict[str, Any] = {"host": host, "status": status, "server_message": message}
+    if status in (401, 403):
+        return AuthFailed(
+            f"{host} refused the credentials (HTTP {status}){said}",
+            hint="check the key: `llmcli auth status`; set LLMCLI_API_KEY or run `llmcli auth login`",
+            **kw,
+        )
+    if status == 429:
+        return RateLimited(
+            f"{host} is rate limiting requests (HTTP 429){said}",
+            hint="wait and try again, or raise --max-retries",
+            **kw,
+        )
+    if status == 408 or status >= 500:
+        return NetworkFailed(
+            f"{host} failed to answer (HTTP {status}){said}",
+            hint="the server had a problem; try again later (--max-retries N retries automatically)",
+            **kw,
+        )
+    if status == 404:
+        what = f"model {model!r} or the URL" if model else "the URL"
+        return RequestRejected(
+            f"{host} does not know {what} (HTTP 404){said}",
+            hint="check the model with `llmcli models`, and that the base URL ends where the API begins (often /v1)",
+            **kw,
+        )
+    return RequestRejected(
+        f"{host} rejected the request (HTTP {status}){said}",
+        hint="check the request options (-o, --max-tokens, the prompt's length)",
+        **kw,
+    )
+
+
+def network_error(host: str, exc: BaseException, *, timeout: float | None = None) -> NetworkFailed:
+    kind = type(exc).__name__
+    if "Timeout" in kind:
+        return NetworkFailed(
+            f"timed out waiting for {host} ({timeout:g} s)" if timeout else f"timed out waiting for {host}",
+            host=host,
+            hint="is the server up and the base URL right? raise --timeout for slow servers",
+        )
+    detail = str(exc).strip() or kind
+    if "SSL" in detail or "CERTIFICATE" in detail.upper():
+        return NetworkFailed(
+            f"TLS failure talking to {host}: {detail}",
+            host=host,
+            hint="check the URL's scheme and the certificate (SSL_CERT_FILE points at a CA bundle)",
+        )
+    return NetworkFailed(
+        f"could not connect to {host}: {detail}",
+        host=host,
+        hint="is the server running, and is the base URL right? (`llmcli config show`)",
+    )
+
+
+def json_error_on_stream(host: str, message: str | None) -> RequestRejected:
+    said = f": {message}" if message else ""
+    return RequestRejected(
+        f"{host} answered with an error instead of a stream{said}",
+        host=host,
+        server_message=message,
+        hint="check the model and request options",
+    )
+
+
+def model_infos(data: Any) -> list[ModelInfo]:
+    items = _get(data, "data")
+    if items is None and isinstance(data, list):
+        items = data
+    out = []
+    for item in items or ():
+        raw = item if isinstance(item, Mapping) else item.model_dump()
+        mid = raw.get("id")
+        if not mid:
+            continue
+        created = raw.get("created")
+        out.append(
+            ModelInfo(
+                id=str(mid),
+                owned_by=raw.get("owned_by"),
+                created=created if isinstance(created, int) else None,
+                raw=dict(raw),
+            )
+        )
+    return out

@@ -1,0 +1,243 @@
+"""The raw transport: httpx for HTTP, httpx-sse for the event-stream framing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+from httpx_sse import EventSource
+
+from .. import __version__
+from ..core.types import ChatEvent, ChatRequest, ChatResult, Finished, ModelInfo, ReasoningDelta, TextDelta
+from ..errors import IncompleteAnswer
+from .base import (
+    RETRYABLE_STATUS,
+    StreamTracker,
+    TransportConfig,
+    chunk_events,
+    endpoint,
+    error_for_status,
+    json_error_on_stream,
+    model_infos,
+    network_error,
+    parse_json_chunk,
+    result_from_completion,
+    server_message,
+    stream_error_from,
+)
+from .retry import Retryable, call_with_retries, retry_after_seconds, stderr_notify
+from .watchdog import watched
+
+MAX_ERROR_BODY = 64 * 1024
+
+
+def result_events(result: ChatResult) -> Iterator[ChatEvent]:
+    """A whole answer as the events a stream would have given."""
+    if result.reasoning:
+        yield ReasoningDelta(result.reasoning)
+    if result.content:
+        yield TextDelta(result.content)
+    if result.usage is not None:
+        yield result.usage
+    yield Finished(result.finish_reason or "stop", result.model)
+
+
+class HttpTransport:
+    def __init__(self, config: TransportConfig):
+        self.config = config
+        self.host = config.host
+        headers = {"User-Agent": f"llmcli/{__version__}", "Accept": "application/json"}
+        if config.api_key:
+            # httpx drops Authorization when a redirect leaves the origin.
+            headers["Authorization"] = f"Bearer {config.api_key}"
+        self._client = httpx.Client(
+            headers=headers,
+            timeout=httpx.Timeout(config.timeout),
+            follow_redirects=True,
+            max_redirects=5,
+        )
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    def _debug(self, message: str) -> None:
+        if self.config.debug:
+            print(f"llmcli: debug: {message}", file=sys.stderr, flush=True)
+
+    def _send(self, method: str, path: str, body: dict[str, Any] | None, *, stream: bool, model: str | None = None) -> httpx.Response:
+        url = endpoint(self.config.base_url, path)
+
+        def attempt() -> httpx.Response:
+            self._debug(f"{method} {url}")
+            try:
+                request = self._client.build_request(method, url, json=body)
+                response = self._client.send(request, stream=stream)
+            except httpx.TimeoutException as exc:
+                raise Retryable(network_error(self.host, exc, timeout=self.config.timeout)) from None
+            except (httpx.TransportError, httpx.InvalidURL) as exc:
+                raise Retryable(network_error(self.host, exc)) from None
+            self._debug(f"HTTP {response.status_code} {response.headers.get('content-type', '')}")
+            if response.status_code < 400:
+                return response
+            try:
+                raw = self._read_capped(response)
+            finally:
+                response.close()
+            err = error_for_status(
+                response.status_code,
+                self.host,
+                server_message(raw, response.headers.get("content-type", "")),
+                model=model,
+            )
+            if response.status_code in RETRYABLE_STATUS:
+                raise Retryable(err, retry_after_seconds(response.headers))
+            raise err
+
+        notify = stderr_notify if (self.config.debug or sys.stderr.isatty()) else None
+        return call_with_retries(attempt, max_retries=self.config.max_retries, notify=notify)
+
+    def _read_capped(self, response: httpx.Response) -> bytes:
+        out = bytearray()
+        try:
+            for piece in response.iter_bytes():
+                out += piece
+                if len(out) >= MAX_ERROR_BODY:
+                    break
+        except httpx.HTTPError:
+            pass
+        return bytes(out)
+
+    # -- the protocol -------------------------------------------------------------------------
+
+    def stream_chat(self, request: ChatRequest) -> Iterator[ChatEvent]:
+        response = self._send("POST", "chat/completions", request.body(stream=True), stream=True, model=request.model)
+        tracker = StreamTracker(self.host)
+        ctype = response.headers.get("content-type", "").lower()
+        if "text/event-stream" not in ctype:
+            try:
+                yield from self._not_a_stream(response, ctype, tracker)
+            finally:
+                response.close()
+            return
+
+        def produce() -> Iterator[ChatEvent]:
+            try:
+                for sse in EventSource(response).iter_sse():
+                    data = sse.data
+                    if not data.strip():
+                        continue  # an empty event is not progress
+                    tracker.saw_data = True
+                    if data.strip() == "[DONE]":
+                        tracker.saw_done = True
+                        break
+                    chunk = parse_json_chunk(data, tracker)
+                    message = stream_error_from(chunk)
+                    if message is None and sse.event == "error":
+                        message = server_message(data) or "error"
+                    if message is not None:
+                        raise tracker.error_event(message)
+                    for event in chunk_events(chunk):
+                        tracker.track(event)
+                        yield event
+            except httpx.TimeoutException:
+                raise self._stalled(tracker) from None
+            except httpx.HTTPError as exc:
+                if not tracker.saw_data:
+                    raise IncompleteAnswer(
+                        f"the server at {self.host} closed the stream without sending an answer",
+                        reason="cut",
+                        host=self.host,
+                        hint="try again, or --no-stream",
+                    ) from None
+                raise tracker.cut(type(exc).__name__) from None
+            tracker.finish()
+
+        yield from watched(
+            produce,
+            timeout=self.config.timeout,
+            on_stall=lambda: self._stalled(tracker),
+            close=response.close,
+        )
+
+    def _stalled(self, tracker: StreamTracker) -> Exception:
+        if not tracker.saw_data:
+            return network_error(self.host, TimeoutError("Timeout"), timeout=self.config.timeout)
+        return IncompleteAnswer(
+            f"the answer from {self.host} stalled: nothing new for {self.config.timeout:g} s",
+            reason="cut",
+            host=self.host,
+            hint="the partial answer is kept; raise --timeout for slow servers",
+        )
+
+    def _not_a_stream(self, response: httpx.Response, ctype: str, tracker: StreamTracker) -> Iterator[ChatEvent]:
+        """A stream was asked for and something else came back."""
+        raw = self._read_capped(response)
+        if "json" in ctype:
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                data = None
+            if isinstance(data, dict) and data.get("choices"):
+                # The server ignored stream=true: take the whole answer as it is.
+                yield from result_events(result_from_completion(data))
+                return
+            raise json_error_on_stream(self.host, server_message(raw, ctype))
+        if not raw.strip():
+            tracker.finish()  # raises: nothing was sent
+        raise tracker.malformed(raw.decode("utf-8", "replace")[:80])
+
+    def complete(self, request: ChatRequest) -> ChatResult:
+        def produce() -> Iterator[ChatResult]:
+            response = self._send("POST", "chat/completions", request.body(stream=False), stream=False, model=request.model)
+            yield self._completion(response)
+
+        # --timeout bounds the whole response, not just each read.
+        for result in watched(
+            produce,
+            timeout=self.config.timeout,
+            on_stall=lambda: network_error(self.host, TimeoutError("Timeout"), timeout=self.config.timeout),
+            close=lambda: None,
+        ):
+            return result
+        raise AssertionError("unreachable")
+
+    def _completion(self, response: httpx.Response) -> ChatResult:
+        ctype = response.headers.get("content-type", "")
+        try:
+            data = response.json()
+        except ValueError:
+            raise IncompleteAnswer(
+                f"{self.host} sent a response that is not JSON ({ctype or 'no content type'})",
+                reason="cut",
+                host=self.host,
+                hint="check the base URL (`llmcli config show`)",
+            ) from None
+        message = stream_error_from(data)
+        if message is not None:
+            raise json_error_on_stream(self.host, message)
+        try:
+            return result_from_completion(data)
+        except (ValueError, TypeError, AttributeError):
+            raise IncompleteAnswer(
+                f"{self.host} sent a completion without choices",
+                reason="cut",
+                host=self.host,
+                hint="check the base URL and model",
+            ) from None
+
+    def list_models(self) -> list[ModelInfo]:
+        response = self._send("GET", "models", None, stream=False)
+        try:
+            return model_infos(response.json())
+        except (ValueError, AttributeError):
+            raise IncompleteAnswer(
+                f"{self.host} sent a model list that is not JSON",
+                reason="cut",
+                host=self.host,
+                hint="check the base URL (`llmcli config show`)",
+            ) from None
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,240 @@
+"""The official openai SDK as a transport. Imported only when `--transport sdk` is chosen (~1.5 s of imports).
+
+The SDK's own retries are turned off so that both transports share one policy (retry.py) and fail
+with the same exit codes; everything else — HTTP, auth headers, SSE decoding, typed chunks — is the SDK's.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import openai
+
+from .. import __version__
+from ..core.types import ChatEvent, ChatRequest, ChatResult, ModelInfo
+from ..errors import IncompleteAnswer, TransportError
+from .base import (
+    RETRYABLE_STATUS,
+    StreamTracker,
+    TransportConfig,
+    _get,
+    chunk_events,
+    error_for_status,
+    json_error_on_stream,
+    model_infos,
+    network_error,
+    result_from_completion,
+    server_message,
+    stream_error_from,
+)
+from .http import result_events
+from .retry import Retryable, call_with_retries, retry_after_seconds, stderr_notify
+from .watchdog import watched
+
+# Request fields the SDK's typed `create()` takes by name; anything else goes in extra_body.
+TYPED = {"model", "messages", "stream", "stream_options", "temperature", "top_p", "max_tokens", "stop", "seed"}
+
+
+class SdkTransport:
+    def __init__(self, config: TransportConfig):
+        self.config = config
+        self.host = config.host
+        headers: dict[str, Any] = {"User-Agent": f"llmcli/{__version__} (openai-sdk)"}
+        if config.api_key:
+            api_key = config.api_key
+        else:
+            # No key configured → no Authorization header at all (a placeholder that is never sent).
+            api_key = "unused"
+        self._per_request: dict[str, Any] = {} if config.api_key else {"extra_headers": {"Authorization": openai.Omit()}}
+        self._client = openai.OpenAI(
+            api_key=api_key,
+            base_url=config.base_url.rstrip("/"),
+            timeout=config.timeout,
+            max_retries=0,
+            default_headers=headers,
+        )
+
+    def _debug(self, message: str) -> None:
+        if self.config.debug:
+            print(f"llmcli: debug: {message}", file=sys.stderr, flush=True)
+
+    def _call(self, fn, *, model: str | None = None):
+        def attempt():
+            try:
+                return fn()
+            except openai.APIStatusError as exc:
+                raise self._status_error(exc, model) from None
+            except openai.APITimeoutError as exc:
+                raise Retryable(network_error(self.host, exc.__cause__ or exc, timeout=self.config.timeout)) from None
+            except openai.APIConnectionError as exc:
+                raise Retryable(network_error(self.host, exc.__cause__ or exc)) from None
+
+        notify = stderr_notify if (self.config.debug or sys.stderr.isatty()) else None
+        return call_with_retries(attempt, max_retries=self.config.max_retries, notify=notify)
+
+    def _status_error(self, exc: openai.APIStatusError, model: str | None) -> Exception:
+        response = exc.response
+        self._debug(f"HTTP {exc.status_code} {response.headers.get('content-type', '')}")
+        try:
+            raw: bytes | str | None = response.read()
+        except Exception:
+            raw = exc.body if isinstance(exc.body, str) else json.dumps(exc.body) if exc.body else None
+        err = error_for_status(
+            exc.status_code, self.host, server_message(raw, response.headers.get("content-type", "")), model=model
+        )
+        if exc.status_code in RETRYABLE_STATUS:
+            return Retryable(err, retry_after_seconds(response.headers))
+        return err
+
+    def _kwargs(self, body: dict[str, Any]) -> dict[str, Any]:
+        kwargs = {k: v for k, v in body.items() if k in TYPED}
+        kwargs.update(self._per_request)
+        extra = {k: v for k, v in body.items() if k not in TYPED}
+        if extra:
+            kwargs["extra_body"] = extra
+        return kwargs
+
+    # -- the protocol -------------------------------------------------------------------------
+
+    def stream_chat(self, request: ChatRequest) -> Iterator[ChatEvent]:
+        kwargs = self._kwargs(request.body(stream=True))
+        self._debug(f"POST {self.config.base_url.rstrip('/')}/chat/completions (sdk)")
+        raw = self._call(lambda: self._client.chat.completions.with_raw_response.create(**kwargs), model=request.model)
+        response = raw.http_response
+        tracker = StreamTracker(self.host)
+        ctype = response.headers.get("content-type", "").lower()
+        if "text/event-stream" not in ctype:
+            try:
+                body = response.read()
+            finally:
+                response.close()
+            if "json" in ctype:
+                try:
+                    data = json.loads(body)
+                except ValueError:
+                    data = None
+                if isinstance(data, dict) and data.get("choices"):
+                    yield from result_events(result_from_completion(data))
+                    return
+                raise json_error_on_stream(self.host, server_message(body, ctype))
+            if not body.strip():
+                tracker.finish()
+            raise tracker.malformed(body.decode("utf-8", "replace")[:80])
+
+        stream = raw.parse()
+        # The SDK stops quietly at [DONE] and at a clean close alike; keep the last bytes to tell them apart.
+        tail = bytearray()
+        original_iter_bytes = stream.response.iter_bytes
+
+        def tee_bytes(*args: Any, **kw: Any) -> Iterator[bytes]:
+            for piece in original_iter_bytes(*args, **kw):
+                if piece.strip():
+                    tracker.saw_data = True
+                tail[:] = (bytes(tail) + piece)[-64:]
+                yield piece
+
+        stream.response.iter_bytes = tee_bytes  # type: ignore[method-assign]
+
+        def produce() -> Iterator[ChatEvent]:
+            try:
+                for chunk in stream:
+                    for event in chunk_events(chunk):
+                        tracker.track(event)
+                        yield event
+            except openai.APITimeoutError:
+                raise self._stalled(tracker) from None
+            except openai.APIConnectionError as exc:
+                if not tracker.saw_data:
+                    raise IncompleteAnswer(
+                        f"the server at {self.host} closed the stream without sending an answer",
+                        reason="cut",
+                        host=self.host,
+                        hint="try again, or --no-stream",
+                    ) from None
+                raise tracker.cut(type(exc.__cause__ or exc).__name__) from None
+            except openai.APIError as exc:
+                raise tracker.error_event(exc.message) from None
+            except ValueError as exc:  # json.JSONDecodeError from a malformed data line
+                raise tracker.malformed(str(exc)) from None
+            if b"[DONE]" in tail:
+                tracker.saw_done = True
+            tracker.finish()
+
+        yield from watched(
+            produce,
+            timeout=self.config.timeout,
+            on_stall=lambda: self._stalled(tracker),
+            close=stream.close,
+        )
+
+    def _stalled(self, tracker: StreamTracker) -> TransportError:
+        if not tracker.saw_data:
+            return network_error(self.host, TimeoutError("Timeout"), timeout=self.config.timeout)
+        return IncompleteAnswer(
+            f"the answer from {self.host} stalled: nothing new for {self.config.timeout:g} s",
+            reason="cut",
+            host=self.host,
+            hint="the partial answer is kept; raise --timeout for slow servers",
+        )
+
+    def complete(self, request: ChatRequest) -> ChatResult:
+        kwargs = self._kwargs(request.body(stream=False))
+
+        def produce() -> Iterator[ChatResult]:
+            raw = self._call(lambda: self._client.chat.completions.with_raw_response.create(**kwargs), model=request.model)
+            try:
+                completion = raw.parse()
+            except ValueError:
+                ctype = raw.http_response.headers.get("content-type", "")
+                raise IncompleteAnswer(
+                    f"{self.host} sent a response that is not JSON ({ctype or 'no content type'})",
+                    reason="cut",
+                    host=self.host,
+                    hint="check the base URL (`llmcli config show`)",
+                ) from None
+            if isinstance(completion, str | bytes):
+                raise IncompleteAnswer(
+                    f"{self.host} sent a response that is not JSON",
+                    reason="cut",
+                    host=self.host,
+                    hint="check the base URL (`llmcli config show`)",
+                )
+            message = stream_error_from({"error": _get(completion, "error")})
+            if message is not None:
+                raise json_error_on_stream(self.host, message)
+            try:
+                yield result_from_completion(completion)
+            except (ValueError, TypeError, AttributeError):
+                raise IncompleteAnswer(
+                    f"{self.host} sent a completion without choices",
+                    reason="cut",
+                    host=self.host,
+                    hint="check the base URL and model",
+                ) from None
+
+        for result in watched(
+            produce,
+            timeout=self.config.timeout,
+            on_stall=lambda: network_error(self.host, TimeoutError("Timeout"), timeout=self.config.timeout),
+            close=lambda: None,
+        ):
+            return result
+        raise AssertionError("unreachable")
+
+    def list_models(self) -> list[ModelInfo]:
+        page = self._call(lambda: self._client.models.with_raw_response.list(**self._per_request))
+        try:
+            return model_infos(page.http_response.json())
+        except (ValueError, AttributeError):
+            raise IncompleteAnswer(
+                f"{self.host} sent a model list that is not JSON",
+                reason="cut",
+                host=self.host,
+                hint="check the base URL (`llmcli config show`)",
+            ) from None
+
+    def close(self) -> None:
+        self._client.close()

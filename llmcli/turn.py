@@ -1,0 +1,160 @@
+"""One exchange: request → transport events → sink → an Outcome that says how the answer ended.
+
+`ask` runs one turn, the REPL many. Every way an answer can end (complete, cut at max_tokens, Ctrl-C,
+SIGTERM, a cut stream, an error mid-stream, a closed pipe) comes back as an Outcome carrying the text
+received so far, so the caller can keep it (screen, history) and choose the exit code.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from .core.types import ChatEvent, ChatRequest, Finished, ModelSeen, ReasoningDelta, TextDelta, Usage
+from .errors import IncompleteAnswer, Interrupted, LlmcliError, OutputClosed, OutputError
+from .render.sink import Sink
+from .transport.base import Transport
+
+# history statuses
+COMPLETE, LENGTH, INTERRUPTED, ERROR, CUT = "complete", "length", "interrupted", "error", "cut"
+
+
+@dataclass(slots=True)
+class Timing:
+    ttft_s: float | None = None
+    total_s: float | None = None
+    tokens_per_s: float | None = None
+
+    def to_dict(self) -> dict[str, float | None]:
+        def r(v: float | None) -> float | None:
+            return None if v is None else round(v, 4)
+
+        return {"ttft_s": r(self.ttft_s), "total_s": r(self.total_s), "tokens_per_s": r(self.tokens_per_s)}
+
+
+@dataclass(slots=True)
+class Outcome:
+    content: str = ""
+    reasoning: str = ""
+    model: str | None = None
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    usage_estimated: bool = False
+    timing: Timing = field(default_factory=Timing)
+    status: str = COMPLETE
+    error: LlmcliError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def estimate_tokens(text: str) -> int:
+    """Rough token count (~4 characters a token) for servers that report no usage."""
+    return max(1, round(len(text) / 4)) if text else 0
+
+
+def run_turn(
+    transport: Transport,
+    request: ChatRequest,
+    sink: Sink,
+    *,
+    stream: bool = True,
+    clock: Callable[[], float] = time.perf_counter,
+) -> Outcome:
+    out = Outcome(model=request.model)
+    text_parts: list[str] = []
+    reasoning_parts: list[str] = []
+    started = clock()
+    first: float | None = None
+    done = False
+    try:
+        sink.start()
+        events: Iterator[ChatEvent]
+        if stream:
+            events = transport.stream_chat(request)
+        else:
+            from .transport.http import result_events
+
+            events = result_events(transport.complete(request))
+        try:
+            for event in events:
+                if isinstance(event, TextDelta):
+                    if first is None:
+                        first = clock()
+                    text_parts.append(event.text)
+                    sink.text(event.text)
+                elif isinstance(event, ReasoningDelta):
+                    if first is None:
+                        first = clock()
+                    reasoning_parts.append(event.text)
+                    sink.reasoning(event.text)
+                elif isinstance(event, Usage):
+                    out.usage = event
+                elif isinstance(event, Finished):
+                    out.finish_reason = event.reason
+                    if event.model:
+                        out.model = event.model
+                elif isinstance(event, ModelSeen):
+                    out.model = event.model
+        finally:
+            close = getattr(events, "close", None)
+            if close is not None:
+                close()  # release the connection now, also on Ctrl-C or a closed pipe
+        done = True
+    except IncompleteAnswer as exc:
+        out.status, out.error = exc.reason, exc
+    except KeyboardInterrupt:
+        out.status, out.error = INTERRUPTED, Interrupted(2)
+    except Interrupted as exc:
+        out.status, out.error = INTERRUPTED, exc
+    except OutputClosed as exc:
+        out.status, out.error = INTERRUPTED, exc
+    except OutputError as exc:
+        out.status, out.error = ERROR, exc
+    except LlmcliError as exc:  # failed before any answer (auth, rejected, network, ...)
+        out.status, out.error = ERROR, exc
+    finally:
+        ended = clock()
+        out.content = "".join(text_parts)
+        out.reasoning = "".join(reasoning_parts)
+        if not isinstance(out.error, OutputClosed | OutputError):
+            try:
+                sink.end()
+            except (OutputClosed, OutputError) as exc:
+                if out.error is None:
+                    out.status, out.error = INTERRUPTED if isinstance(exc, OutputClosed) else ERROR, exc
+    if done:
+        if out.finish_reason == "length":
+            out.status = LENGTH
+        elif not out.content:
+            out.status = CUT
+            out.error = IncompleteAnswer(
+                f"{transport_host(transport)} sent an empty answer"
+                + (f" (finish_reason: {out.finish_reason})" if out.finish_reason else ""),
+                reason=CUT,
+                hint="try again, or rephrase the prompt",
+            )
+    _timing(out, started, first, ended)
+    return out
+
+
+def transport_host(transport: Transport) -> str:
+    return getattr(transport, "host", "the server")
+
+
+def _timing(out: Outcome, started: float, first: float | None, ended: float) -> None:
+    total = ended - started
+    ttft = (first - started) if first is not None else None
+    completion = out.usage.completion_tokens if out.usage else None
+    if completion is None:
+        completion = estimate_tokens(out.content + out.reasoning)
+        out.usage_estimated = True
+    gen = total - ttft if ttft is not None else None
+    tps = None
+    if completion and gen and gen > 0.001:
+        tps = completion / gen
+    elif completion and total > 0:
+        tps = completion / total
+    out.timing = Timing(ttft, total, tps)

@@ -1,0 +1,103 @@
+"""Shared fixtures: a reference server on 127.0.0.1, a private LLMCLI_HOME, and the CLI as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from refserver import RefServer  # noqa: E402
+
+# Variables a user's shell may carry that would change what llmcli does.
+_SCRUB = ("LLMCLI_", "OPENAI_", "NO_COLOR", "FORCE_COLOR", "PYTHON_KEYRING_BACKEND")
+
+
+@pytest.fixture(scope="session")
+def _refserver() -> Iterator[RefServer]:
+    srv = RefServer().start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def server(_refserver: RefServer) -> Iterator[RefServer]:
+    _refserver.reset()
+    yield _refserver
+    _refserver.reset()
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    h = tmp_path / "home"
+    return h
+
+
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB)}
+    env["LLMCLI_HOME"] = str(home)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+    stdout_bytes: bytes
+
+    def __repr__(self) -> str:
+        return f"Result(rc={self.returncode}, stdout={self.stdout!r}, stderr={self.stderr!r})"
+
+
+class Cli:
+    """Runs `python -m llmcli` as a user would: a real process, real pipes, a private home."""
+
+    def __init__(self, home: Path, server: RefServer | None):
+        self.home = home
+        self.server = server
+        self.env = clean_env(home)
+
+    def argv(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "llmcli", *args]
+
+    def __call__(self, *args: str, input: bytes | str | None = None, env: dict[str, str] | None = None, timeout: float = 60) -> Result:
+        full_env = dict(self.env)
+        if env:
+            full_env.update(env)
+        data = input.encode() if isinstance(input, str) else input
+        proc = subprocess.run(
+            self.argv(*args),
+            input=data,
+            stdin=None if data is not None else subprocess.DEVNULL,
+            capture_output=True,
+            env=full_env,
+            timeout=timeout,
+        )
+        return Result(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"), proc.stdout)
+
+    def ask(self, *args: str, **kw) -> Result:
+        assert self.server is not None
+        return self(*["ask", "--base-url", self.server.base_url, *args], **kw)
+
+
+@pytest.fixture
+def cli(home: Path, server: RefServer) -> Cli:
+    return Cli(home, server)
+
+
+@pytest.fixture
+def offline_cli(home: Path) -> Cli:
+    return Cli(home, None)
+
+
+def assert_no_traceback(text: str) -> None:
+    assert "Traceback" not in text, text
