@@ -69,7 +69,13 @@ class Cli:
     def argv(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "llmcli", *args]
 
-    def __call__(self, *args: str, input: bytes | str | None = None, env: dict[str, str] | None = None, timeout: float = 60) -> Result:
+    def __call__(
+        self,
+        *args: str,
+        input: bytes | str | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 60,
+    ) -> Result:
         full_env = dict(self.env)
         if env:
             full_env.update(env)
@@ -82,7 +88,12 @@ class Cli:
             env=full_env,
             timeout=timeout,
         )
-        return Result(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"), proc.stdout)
+        return Result(
+            proc.returncode,
+            proc.stdout.decode("utf-8", "replace"),
+            proc.stderr.decode("utf-8", "replace"),
+            proc.stdout,
+        )
 
     def ask(self, *args: str, **kw) -> Result:
         assert self.server is not None

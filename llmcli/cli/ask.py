@@ -21,7 +21,10 @@ def read_prompt(args: list[str], stdin=None) -> str:
     text = "" if only_stdin else " ".join(args)
     piped = stdin is not None and not _isatty(stdin)
     if only_stdin and not piped:
-        raise UsageError("`-` reads the prompt from stdin, but stdin is a terminal", hint="pipe text in: echo hi | llmcli ask -")
+        raise UsageError(
+            "`-` reads the prompt from stdin, but stdin is a terminal",
+            hint="pipe text in: echo hi | llmcli ask -",
+        )
     if piped:
         data = stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read()
         if isinstance(data, bytes):
@@ -36,7 +39,10 @@ def read_prompt(args: list[str], stdin=None) -> str:
         if data:
             text = f"{text}\n\n{data}" if text else data
     if not args and not piped:
-        raise UsageError("no prompt", hint='llmcli ask "your question", or pipe text in: cat file | llmcli ask "summarise:"')
+        raise UsageError(
+            "no prompt",
+            hint='llmcli ask "your question", or pipe text in: cat file | llmcli ask "summarise:"',
+        )
     if not text.strip():
         raise UsageError("the prompt is empty", hint='give a prompt: llmcli ask "your question"')
     return text
@@ -50,7 +56,12 @@ def _isatty(stream) -> bool:
 
 
 def ask(
-    prompt: Annotated[list[str] | None, typer.Argument(help="The prompt; stdin is appended after a blank line. `-` = stdin only.", show_default=False)] = None,
+    prompt: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="The prompt; stdin is appended after a blank line. `-` = stdin only.", show_default=False
+        ),
+    ] = None,
     model: o.Model = None,
     system: o.System = None,
     temperature: o.Temperature = None,
@@ -59,10 +70,22 @@ def ask(
     stop: o.Stop = None,
     seed: o.Seed = None,
     option: o.Option = None,
-    no_stream: Annotated[bool, typer.Option("--no-stream", help="One non-streaming request.", rich_help_panel=o.OUT)] = False,
-    fmt: Annotated[str, typer.Option("--format", help="text, or json: one object with content, usage, timing.", rich_help_panel=o.OUT)] = "text",
-    stats: Annotated[bool, typer.Option("--stats", help="One line of timing and token counts on stderr.", rich_help_panel=o.OUT)] = False,
-    plain: Annotated[bool, typer.Option("--plain", help="Plain text even on a terminal.", rich_help_panel=o.OUT)] = False,
+    no_stream: Annotated[
+        bool, typer.Option("--no-stream", help="One non-streaming request.", rich_help_panel=o.OUT)
+    ] = False,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format", help="text, or json: one object with content, usage, timing.", rich_help_panel=o.OUT
+        ),
+    ] = "text",
+    stats: Annotated[
+        bool,
+        typer.Option("--stats", help="One line of timing and token counts on stderr.", rich_help_panel=o.OUT),
+    ] = False,
+    plain: Annotated[
+        bool, typer.Option("--plain", help="Plain text even on a terminal.", rich_help_panel=o.OUT)
+    ] = False,
     profile: o.Profile = None,
     base_url: o.BaseUrl = None,
     transport: o.Transport = None,
@@ -75,8 +98,13 @@ def ask(
         raise UsageError(f"--format must be text or json, not {fmt!r}")
     text = read_prompt(prompt or [])
     settings = load_settings(
-        profile=profile, base_url=base_url, model=model, transport=transport,
-        timeout=timeout, max_retries=max_retries, debug=debug,
+        profile=profile,
+        base_url=base_url,
+        model=model,
+        transport=transport,
+        timeout=timeout,
+        max_retries=max_retries,
+        debug=debug,
     )
     from .common import api_key
 
@@ -90,8 +118,15 @@ def ask(
             messages.append(Message("system", system_prompt))
         messages.append(Message("user", text))
         request = build_request(
-            settings, chosen, messages, temperature=temperature, top_p=top_p,
-            max_tokens=max_tokens, stop=stop, seed=seed, options=option,
+            settings,
+            chosen,
+            messages,
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            stop=stop,
+            seed=seed,
+            options=option,
         )
         sink = _choose_sink(fmt, plain)
         from ..turn import run_turn
@@ -151,9 +186,13 @@ def stats_line(outcome) -> str:
     parts.append(f"{t.tokens_per_s:.1f} tokens/s" if t.tokens_per_s else "- tokens/s")
     u = outcome.usage
     if u is not None and not outcome.usage_estimated:
-        parts.append(f"{u.prompt_tokens if u.prompt_tokens is not None else '?'} prompt + {u.completion_tokens} completion tokens")
+        parts.append(
+            f"{u.prompt_tokens if u.prompt_tokens is not None else '?'} prompt + {u.completion_tokens} completion tokens"
+        )
     else:
         from ..turn import estimate_tokens
 
-        parts.append(f"~{estimate_tokens(outcome.content + outcome.reasoning)} completion tokens (estimated: the server sent no usage)")
+        parts.append(
+            f"~{estimate_tokens(outcome.content + outcome.reasoning)} completion tokens (estimated: the server sent no usage)"
+        )
     return "stats: " + " · ".join(parts)

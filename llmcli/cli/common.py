@@ -65,7 +65,10 @@ def parse_extra_options(options: list[str] | None) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise UsageError(f"-o/--option wants KEY=VALUE, got {item!r}", hint='for example -o max_completion_tokens=200 -o \'response_format={"type":"json_object"}\'')
+            raise UsageError(
+                f"-o/--option wants KEY=VALUE, got {item!r}",
+                hint='for example -o max_completion_tokens=200 -o \'response_format={"type":"json_object"}\'',
+            )
         try:
             extra[key] = json.loads(value)
         except ValueError:

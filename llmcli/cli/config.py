@@ -13,7 +13,9 @@ from ..core.settings import paths
 from . import options as o
 from .common import api_key, load_settings, stdout_is_tty
 
-app = typer.Typer(help="The config file and the effective settings.", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="The config file and the effective settings.", no_args_is_help=True, add_completion=False
+)
 
 
 @app.command()
@@ -37,8 +39,13 @@ def show(
 ) -> None:
     """Every effective setting and where it came from."""
     s = load_settings(
-        profile=profile, base_url=base_url, model=model, transport=transport,
-        timeout=timeout, max_retries=max_retries, debug=debug,
+        profile=profile,
+        base_url=base_url,
+        model=model,
+        transport=transport,
+        timeout=timeout,
+        max_retries=max_retries,
+        debug=debug,
     )
     key = api_key(s)
     p = paths()
@@ -56,8 +63,20 @@ def show(
         rows.append(("system", s.system, s.sources["system"]))
     for k, v in s.request_defaults.items():
         rows.append((k, str(v), s.sources[k]))
-    rows.append(("config_file", str(p.config_file), "LLMCLI_HOME" if "LLMCLI_HOME" in __import__("os").environ else "platform default"))
-    rows.append(("data_dir", str(p.data_dir), "LLMCLI_HOME" if "LLMCLI_HOME" in __import__("os").environ else "platform default"))
+    rows.append(
+        (
+            "config_file",
+            str(p.config_file),
+            "LLMCLI_HOME" if "LLMCLI_HOME" in __import__("os").environ else "platform default",
+        )
+    )
+    rows.append(
+        (
+            "data_dir",
+            str(p.data_dir),
+            "LLMCLI_HOME" if "LLMCLI_HOME" in __import__("os").environ else "platform default",
+        )
+    )
     from ..render.sink import write_out
 
     if fmt == "json":

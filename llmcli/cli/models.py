@@ -14,7 +14,13 @@ from .common import api_key, load_settings, make_transport, stdout_is_tty
 
 
 def models(
-    fmt: Annotated[str | None, typer.Option("--format", help="table, text (one id per line) or json. Default: table on a terminal, text in a pipe.")] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="table, text (one id per line) or json. Default: table on a terminal, text in a pipe.",
+        ),
+    ] = None,
     profile: o.Profile = None,
     base_url: o.BaseUrl = None,
     transport: o.Transport = None,
@@ -26,7 +32,12 @@ def models(
     if fmt not in (None, "table", "text", "json"):
         raise UsageError(f"--format must be table, text or json, not {fmt!r}")
     settings = load_settings(
-        profile=profile, base_url=base_url, transport=transport, timeout=timeout, max_retries=max_retries, debug=debug
+        profile=profile,
+        base_url=base_url,
+        transport=transport,
+        timeout=timeout,
+        max_retries=max_retries,
+        debug=debug,
     )
     client = make_transport(settings, api_key(settings))
     try:

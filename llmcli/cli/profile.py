@@ -18,7 +18,9 @@ from ..core.settings import (
 from ..errors import UsageError
 from .common import load_config_file, stdout_is_tty
 
-app = typer.Typer(help="Named server configurations (base URL + defaults).", no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="Named server configurations (base URL + defaults).", no_args_is_help=True, add_completion=False
+)
 
 Name = Annotated[str, typer.Argument(help="Profile name.")]
 
@@ -85,12 +87,18 @@ def add(
     check_profile_name(name)
     config = load_config_file()
     if name in config.profiles:
-        raise UsageError(f"profile {name!r} exists", hint=f"change it with `llmcli profile set {name} KEY VALUE`")
-    config.profiles[name] = _given(base_url=base_url, model=model, transport=transport, timeout=timeout, system=system)
+        raise UsageError(
+            f"profile {name!r} exists", hint=f"change it with `llmcli profile set {name} KEY VALUE`"
+        )
+    config.profiles[name] = _given(
+        base_url=base_url, model=model, transport=transport, timeout=timeout, system=system
+    )
     if use or not config.default_profile:
         config.data["default_profile"] = name
     save_config(config)
-    print(f"profile {name!r} added" + (" (default)" if config.default_profile == name else ""), file=sys.stderr)
+    print(
+        f"profile {name!r} added" + (" (default)" if config.default_profile == name else ""), file=sys.stderr
+    )
 
 
 @app.command("set")
@@ -106,7 +114,9 @@ def set_(
     if prof is None:
         raise _unknown(name, config)
     if key not in PROFILE_KEYS:
-        raise UsageError(f"unknown profile setting {key!r}", hint="known settings: " + ", ".join(PROFILE_KEYS))
+        raise UsageError(
+            f"unknown profile setting {key!r}", hint="known settings: " + ", ".join(PROFILE_KEYS)
+        )
     if unset:
         prof.pop(key, None)
     elif value is None:

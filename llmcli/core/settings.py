@@ -126,13 +126,17 @@ def load_config(path: Path) -> Config:
     except FileNotFoundError:
         return Config(path)
     except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}", hint="check the file's permissions") from None
+        raise ConfigError(
+            f"cannot read {path}: {exc.strerror}", hint="check the file's permissions"
+        ) from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 (byte {exc.start})", hint="fix or remove the file") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}", hint="fix the line named, or remove the file") from None
+        raise ConfigError(
+            f"{path}: invalid TOML: {exc}", hint="fix the line named, or remove the file"
+        ) from None
     validate(data, path)
     return Config(path, data, True)
 
@@ -183,7 +187,9 @@ def _check_type(path: Path, key: str, value: Any, types: tuple[type, ...]) -> No
         ok = isinstance(value, types)
     if not ok:
         want = " or ".join(t.__name__ for t in types)
-        raise ConfigError(f"{path}: {key} must be {want}, not {value!r}{_locate(path, key.rsplit('.', 1)[-1])}")
+        raise ConfigError(
+            f"{path}: {key} must be {want}, not {value!r}{_locate(path, key.rsplit('.', 1)[-1])}"
+        )
 
 
 def dump_config(data: dict[str, Any]) -> str:
@@ -246,7 +252,9 @@ def check_profile_name(name: str) -> str:
 def parse_profile_value(key: str, text: str) -> Any:
     """A value typed on the command line for a profile setting, checked like the config file."""
     if key not in PROFILE_KEYS:
-        raise UsageError(f"unknown profile setting {key!r}", hint="known settings: " + ", ".join(PROFILE_KEYS))
+        raise UsageError(
+            f"unknown profile setting {key!r}", hint="known settings: " + ", ".join(PROFILE_KEYS)
+        )
     types = PROFILE_KEYS[key]
     try:
         if int in types and float not in types:
@@ -332,7 +340,9 @@ def resolve(flags: Flags, env: Mapping[str, str], config: Config) -> Settings:
         prof = {}
     from_profile = f"profile {profile!r} ({cfg_name})"
 
-    def pick(key: str, flag: Any, env_names: tuple[str, ...], after_profile: tuple[str, ...], default: Any) -> Any:
+    def pick(
+        key: str, flag: Any, env_names: tuple[str, ...], after_profile: tuple[str, ...], default: Any
+    ) -> Any:
         if flag is not None:
             sources[key] = f"flag --{key.replace('_', '-')}"
             return flag
@@ -356,7 +366,8 @@ def resolve(flags: Flags, env: Mapping[str, str], config: Config) -> Settings:
     transport = pick("transport", flags.transport, ("LLMCLI_TRANSPORT",), (), "http")
     if transport not in TRANSPORTS:
         raise UsageError(
-            f"unknown transport {transport!r} (from {sources['transport']})", hint="use --transport http or sdk"
+            f"unknown transport {transport!r} (from {sources['transport']})",
+            hint="use --transport http or sdk",
         )
     timeout = float(pick("timeout", flags.timeout, (), (), 600.0))
     if timeout <= 0:

@@ -17,7 +17,9 @@ def console() -> Console:
 
 
 def models_table(models: list[ModelInfo], base_url: str) -> None:
-    table = Table(title=Text(f"models at {neutralise(base_url)}"), title_justify="left", box=None, pad_edge=False)
+    table = Table(
+        title=Text(f"models at {neutralise(base_url)}"), title_justify="left", box=None, pad_edge=False
+    )
     table.add_column("id", style="bold")
     table.add_column("owned by")
     table.add_column("created")

@@ -169,10 +169,12 @@ class StreamTracker:
     def track(self, event: ChatEvent) -> None:
         if isinstance(event, Finished):
             self.saw_finish = True
+        if not isinstance(event, ModelSeen):
+            self.saw_data = True  # the answer has begun: from now on a timeout is a stall
 
     def error_event(self, message: str) -> IncompleteAnswer:
         return IncompleteAnswer(
-            f"the server reported an error mid-stream: {message}",
+            f"{self.host} reported an error mid-stream: {message}",
             reason="error",
             host=self.host,
             server_message=message,
@@ -257,7 +259,9 @@ def server_message(body: bytes | str | None, content_type: str = "") -> str | No
 RETRYABLE_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 
 
-def error_for_status(status: int, host: str, message: str | None, *, model: str | None = None) -> TransportError:
+def error_for_status(
+    status: int, host: str, message: str | None, *, model: str | None = None
+) -> TransportError:
     """The domain error for a final (not retried, or retries exhausted) HTTP status."""
     said = f": {message}" if message else ""
     kw: dict[str, Any] = {"host": host, "status": status, "server_message": message}

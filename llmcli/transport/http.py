@@ -66,7 +66,9 @@ class HttpTransport:
         if self.config.debug:
             print(f"llmcli: debug: {message}", file=sys.stderr, flush=True)
 
-    def _send(self, method: str, path: str, body: dict[str, Any] | None, *, stream: bool, model: str | None = None) -> httpx.Response:
+    def _send(
+        self, method: str, path: str, body: dict[str, Any] | None, *, stream: bool, model: str | None = None
+    ) -> httpx.Response:
         url = endpoint(self.config.base_url, path)
 
         def attempt() -> httpx.Response:
@@ -112,7 +114,9 @@ class HttpTransport:
     # -- the protocol -------------------------------------------------------------------------
 
     def stream_chat(self, request: ChatRequest) -> Iterator[ChatEvent]:
-        response = self._send("POST", "chat/completions", request.body(stream=True), stream=True, model=request.model)
+        response = self._send(
+            "POST", "chat/completions", request.body(stream=True), stream=True, model=request.model
+        )
         tracker = StreamTracker(self.host)
         ctype = response.headers.get("content-type", "").lower()
         if "text/event-stream" not in ctype:
@@ -128,9 +132,8 @@ class HttpTransport:
                     data = sse.data
                     if not data.strip():
                         continue  # an empty event is not progress
-                    tracker.saw_data = True
                     if data.strip() == "[DONE]":
-                        tracker.saw_done = True
+                        tracker.saw_done = tracker.saw_data = True
                         break
                     chunk = parse_json_chunk(data, tracker)
                     message = stream_error_from(chunk)
@@ -171,7 +174,9 @@ class HttpTransport:
             hint="the partial answer is kept; raise --timeout for slow servers",
         )
 
-    def _not_a_stream(self, response: httpx.Response, ctype: str, tracker: StreamTracker) -> Iterator[ChatEvent]:
+    def _not_a_stream(
+        self, response: httpx.Response, ctype: str, tracker: StreamTracker
+    ) -> Iterator[ChatEvent]:
         """A stream was asked for and something else came back."""
         raw = self._read_capped(response)
         if "json" in ctype:
@@ -190,7 +195,9 @@ class HttpTransport:
 
     def complete(self, request: ChatRequest) -> ChatResult:
         def produce() -> Iterator[ChatResult]:
-            response = self._send("POST", "chat/completions", request.body(stream=False), stream=False, model=request.model)
+            response = self._send(
+                "POST", "chat/completions", request.body(stream=False), stream=False, model=request.model
+            )
             yield self._completion(response)
 
         # --timeout bounds the whole response, not just each read.

@@ -35,7 +35,17 @@ from .retry import Retryable, call_with_retries, retry_after_seconds, stderr_not
 from .watchdog import watched
 
 # Request fields the SDK's typed `create()` takes by name; anything else goes in extra_body.
-TYPED = {"model", "messages", "stream", "stream_options", "temperature", "top_p", "max_tokens", "stop", "seed"}
+TYPED = {
+    "model",
+    "messages",
+    "stream",
+    "stream_options",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "stop",
+    "seed",
+}
 
 
 class SdkTransport:
@@ -48,7 +58,9 @@ class SdkTransport:
         else:
             # No key configured → no Authorization header at all (a placeholder that is never sent).
             api_key = "unused"
-        self._per_request: dict[str, Any] = {} if config.api_key else {"extra_headers": {"Authorization": openai.Omit()}}
+        self._per_request: dict[str, Any] = (
+            {} if config.api_key else {"extra_headers": {"Authorization": openai.Omit()}}
+        )
         self._client = openai.OpenAI(
             api_key=api_key,
             base_url=config.base_url.rstrip("/"),
@@ -68,7 +80,9 @@ class SdkTransport:
             except openai.APIStatusError as exc:
                 raise self._status_error(exc, model) from None
             except openai.APITimeoutError as exc:
-                raise Retryable(network_error(self.host, exc.__cause__ or exc, timeout=self.config.timeout)) from None
+                raise Retryable(
+                    network_error(self.host, exc.__cause__ or exc, timeout=self.config.timeout)
+                ) from None
             except openai.APIConnectionError as exc:
                 raise Retryable(network_error(self.host, exc.__cause__ or exc)) from None
 
@@ -83,7 +97,10 @@ class SdkTransport:
         except Exception:
             raw = exc.body if isinstance(exc.body, str) else json.dumps(exc.body) if exc.body else None
         err = error_for_status(
-            exc.status_code, self.host, server_message(raw, response.headers.get("content-type", "")), model=model
+            exc.status_code,
+            self.host,
+            server_message(raw, response.headers.get("content-type", "")),
+            model=model,
         )
         if exc.status_code in RETRYABLE_STATUS:
             return Retryable(err, retry_after_seconds(response.headers))
@@ -102,7 +119,9 @@ class SdkTransport:
     def stream_chat(self, request: ChatRequest) -> Iterator[ChatEvent]:
         kwargs = self._kwargs(request.body(stream=True))
         self._debug(f"POST {self.config.base_url.rstrip('/')}/chat/completions (sdk)")
-        raw = self._call(lambda: self._client.chat.completions.with_raw_response.create(**kwargs), model=request.model)
+        raw = self._call(
+            lambda: self._client.chat.completions.with_raw_response.create(**kwargs), model=request.model
+        )
         response = raw.http_response
         tracker = StreamTracker(self.host)
         ctype = response.headers.get("content-type", "").lower()
@@ -131,8 +150,6 @@ class SdkTransport:
 
         def tee_bytes(*args: Any, **kw: Any) -> Iterator[bytes]:
             for piece in original_iter_bytes(*args, **kw):
-                if piece.strip():
-                    tracker.saw_data = True
                 tail[:] = (bytes(tail) + piece)[-64:]
                 yield piece
 
@@ -160,7 +177,7 @@ class SdkTransport:
             except ValueError as exc:  # json.JSONDecodeError from a malformed data line
                 raise tracker.malformed(str(exc)) from None
             if b"[DONE]" in tail:
-                tracker.saw_done = True
+                tracker.saw_done = tracker.saw_data = True
             tracker.finish()
 
         yield from watched(
@@ -184,7 +201,9 @@ class SdkTransport:
         kwargs = self._kwargs(request.body(stream=False))
 
         def produce() -> Iterator[ChatResult]:
-            raw = self._call(lambda: self._client.chat.completions.with_raw_response.create(**kwargs), model=request.model)
+            raw = self._call(
+                lambda: self._client.chat.completions.with_raw_response.create(**kwargs), model=request.model
+            )
             try:
                 completion = raw.parse()
             except ValueError:

@@ -1,0 +1,399 @@
+"""The transport contract: the same server behaviour gives the same stdout, exit code, kind of error
+and request body with `--transport http` and `--transport sdk`.
+
+Each scenario runs through the real CLI (a subprocess) once per transport against the reference server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from conftest import assert_no_traceback
+from refserver import Scenario
+
+FAST_RETRY = {"retry-after-ms": "20"}
+UNICODE = "Grüße é 漢字 🙂 — done."
+
+
+@dataclass
+class Case:
+    name: str
+    scenarios: list[Scenario]
+    rc: int
+    stdout: str
+    stderr_has: list[str] = field(default_factory=list)
+    args: list[str] = field(default_factory=list)
+    requests: int | None = 1
+
+
+CASES = [
+    Case("plain", [Scenario(text="Hello there, general.")], 0, "Hello there, general."),
+    Case("crlf framing", [Scenario(text="one two three", crlf=True)], 0, "one two three"),
+    Case("data without space", [Scenario(text="no space here", no_space=True)], 0, "no space here"),
+    Case("multi-line data", [Scenario(text="multi line data", multiline_data=True)], 0, "multi line data"),
+    Case("utf-8 split across reads", [Scenario(text=UNICODE, split_bytes=3)], 0, UNICODE),
+    Case(
+        "azure empty choices first",
+        [Scenario(text="azure style", empty_choices_first=True)],
+        0,
+        "azure style",
+    ),
+    Case("no usage chunk", [Scenario(text="no usage", usage=False)], 0, "no usage"),
+    Case(
+        "reasoning stays off stdout",
+        [Scenario(text="The answer.", reasoning="secret thoughts here")],
+        0,
+        "The answer.",
+    ),
+    Case(
+        "reasoning field 'reasoning'",
+        [Scenario(text="Answer two.", reasoning="hmm hmm", reasoning_field="reasoning")],
+        0,
+        "Answer two.",
+    ),
+    Case(
+        "cut at max_tokens",
+        [Scenario(text="cut short", finish_reason="length")],
+        0,
+        "cut short",
+        ["max_tokens"],
+    ),
+    Case("[DONE] without finish_reason", [Scenario(text="done only", finish_reason=None)], 0, "done only"),
+    Case(
+        "server ignored stream=true",
+        [
+            Scenario(
+                json_body_on_stream={
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 1,
+                    "model": "m",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": "whole answer"},
+                            "finish_reason": "stop",
+                        }
+                    ],
+                }
+            )
+        ],
+        0,
+        "whole answer",
+    ),
+    Case(
+        "error event mid-stream",
+        [Scenario(text="alpha beta gamma delta", error_after=2)],
+        7,
+        "alpha beta ",
+        ["mid-stream", "The model crashed mid-stream"],
+    ),
+    Case(
+        "clean close, no [DONE], no finish",
+        [Scenario(text="alpha beta gamma delta", close_after=2, finish_reason=None, send_done=False)],
+        7,
+        "alpha beta ",
+        ["closed before the answer was complete"],
+    ),
+    Case(
+        "connection cut",
+        [Scenario(text="alpha beta gamma delta", cut_after=2)],
+        7,
+        "alpha beta ",
+        ["closed before the answer was complete"],
+    ),
+    Case(
+        "malformed json", [Scenario(text="alpha beta gamma", malformed_after=1)], 7, "alpha ", ["malformed"]
+    ),
+    Case(
+        "200 then immediate close", [Scenario(close_immediately=True)], 7, "", ["without sending an answer"]
+    ),
+    Case("200 empty body", [Scenario(empty_body=True)], 7, "", ["without sending an answer"]),
+    Case("empty answer", [Scenario(text="", chunks=[])], 7, "", ["empty answer"]),
+    Case(
+        "json error body on a stream",
+        [Scenario(json_body_on_stream={"error": {"message": "model overloaded", "type": "x"}})],
+        4,
+        "",
+        ["model overloaded"],
+    ),
+    Case(
+        "401",
+        [Scenario(status=401, error_body={"error": {"message": "bad key given"}})],
+        3,
+        "",
+        ["HTTP 401", "bad key given", "auth"],
+    ),
+    Case("403", [Scenario(status=403)], 3, "", ["HTTP 403"]),
+    Case(
+        "400",
+        [Scenario(status=400, error_body={"error": {"message": "temperature too hot"}})],
+        4,
+        "",
+        ["HTTP 400", "temperature too hot"],
+    ),
+    Case(
+        "404 unknown model",
+        [Scenario(status=404, error_body={"error": {"message": "The model `nope` does not exist"}})],
+        4,
+        "",
+        ["HTTP 404", "does not exist", "llmcli models"],
+    ),
+    Case(
+        "422",
+        [Scenario(status=422, error_body={"detail": [{"msg": "field required"}]})],
+        4,
+        "",
+        ["HTTP 422", "field required"],
+    ),
+    Case(
+        "409 retried then rejected",
+        [Scenario(status=409, headers=FAST_RETRY)] * 3,
+        4,
+        "",
+        ["HTTP 409"],
+        requests=3,
+    ),
+    Case(
+        "429 retried then rate limited",
+        [Scenario(status=429, headers=FAST_RETRY)] * 3,
+        5,
+        "",
+        ["HTTP 429"],
+        requests=3,
+    ),
+    Case(
+        "500 retried then failed",
+        [Scenario(status=500, headers=FAST_RETRY)] * 3,
+        6,
+        "",
+        ["HTTP 500"],
+        requests=3,
+    ),
+    Case(
+        "502 html page",
+        [
+            Scenario(
+                status=502,
+                headers=FAST_RETRY,
+                error_body="<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
+            )
+        ]
+        * 3,
+        6,
+        "",
+        ["HTTP 502", "502 Bad Gateway"],
+        requests=3,
+    ),
+    Case(
+        "retry-after too long",
+        [Scenario(status=503, headers={"Retry-After": "120"})],
+        5,
+        "",
+        ["120 s"],
+        requests=1,
+    ),
+    Case(
+        "429 with retry-after too long",
+        [Scenario(status=429, headers={"Retry-After": "3600"})],
+        5,
+        "",
+        ["3600 s"],
+        requests=1,
+    ),
+    Case(
+        "retried then succeeded",
+        [
+            Scenario(status=500, headers=FAST_RETRY),
+            Scenario(status=503, headers=FAST_RETRY),
+            Scenario(text="third time lucky"),
+        ],
+        0,
+        "third time lucky",
+        requests=3,
+    ),
+    Case(
+        "no retries when asked",
+        [Scenario(status=500, headers=FAST_RETRY)] * 3,
+        6,
+        "",
+        ["HTTP 500"],
+        args=["--max-retries", "0"],
+        requests=1,
+    ),
+    Case(
+        "keep-alives only",
+        [Scenario(keepalive_only=True, keepalive_every=0.2, keepalive_max=20)],
+        6,
+        "",
+        ["timed out"],
+        args=["--timeout", "1.5"],
+    ),
+    Case(
+        "slow first token under keep-alives",
+        [Scenario(text="late", delay_first=20, keepalive_every=0.2)],
+        6,
+        "",
+        ["timed out"],
+        args=["--timeout", "1.5"],
+    ),
+    Case(
+        "stall mid-stream under keep-alives",
+        [
+            Scenario(
+                text="one two three four",
+                chunks=["one ", "two ", "three"],
+                delay_between=20,
+                keepalive_every=0.2,
+            )
+        ],
+        7,
+        "one ",
+        ["stalled"],
+        args=["--timeout", "1.5"],
+    ),
+    Case(
+        "empty deltas are not progress",
+        [Scenario(empty_events_only=True, keepalive_every=0.2, keepalive_max=20)],
+        6,
+        "",
+        ["timed out"],
+        args=["--timeout", "1.5"],
+    ),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_transports_agree(case: Case, cli, server):
+    seen = {}
+    for transport in ("http", "sdk"):
+        server.reset()
+        server.push(*case.scenarios)
+        r = cli.ask("--transport", transport, "-m", "ref-model", *case.args, "say something", timeout=60)
+        bodies = [req.body for req in server.chat_requests()]
+        assert r.returncode == case.rc, (transport, r)
+        assert r.stdout == case.stdout, (transport, r)
+        for needle in case.stderr_has:
+            assert needle in r.stderr, (transport, needle, r.stderr)
+        assert_no_traceback(r.stderr)
+        if case.rc not in (0,):
+            assert "127.0.0.1" in r.stderr, (transport, r.stderr)
+        if case.requests is not None:
+            assert len(bodies) == case.requests, (transport, bodies)
+        seen[transport] = (r.returncode, r.stdout, bodies[0] if bodies else None)
+    assert seen["http"] == seen["sdk"]
+
+
+def test_no_stream_gives_the_same_text(cli, server):
+    for transport in ("http", "sdk"):
+        server.reset()
+        server.default = Scenario(text="Same words either way.")
+        streamed = cli.ask("--transport", transport, "-m", "m", "hi")
+        whole = cli.ask("--transport", transport, "-m", "m", "--no-stream", "hi")
+        assert streamed.returncode == whole.returncode == 0
+        assert streamed.stdout == whole.stdout == "Same words either way."
+        bodies = [r.body for r in server.chat_requests()]
+        assert bodies[0]["stream"] is True and bodies[0]["stream_options"] == {"include_usage": True}
+        assert bodies[1]["stream"] is False and "stream_options" not in bodies[1]
+
+
+@pytest.mark.parametrize("transport", ["http", "sdk"])
+def test_no_stream_errors_map_the_same(transport, cli, server):
+    server.push(Scenario(status=401))
+    assert cli.ask("--transport", transport, "-m", "m", "--no-stream", "hi").returncode == 3
+    server.push(Scenario(status=404))
+    assert cli.ask("--transport", transport, "-m", "m", "--no-stream", "hi").returncode == 4
+    server.push(Scenario(text="x", delay_headers=5))
+    r = cli.ask("--transport", transport, "-m", "m", "--no-stream", "--timeout", "1", "hi")
+    assert r.returncode == 6 and "timed out" in r.stderr
+
+
+@pytest.mark.parametrize("transport", ["http", "sdk"])
+def test_request_body_and_headers(transport, cli, server):
+    r = cli.ask(
+        "--transport",
+        transport,
+        "-m",
+        "ref-model",
+        "-s",
+        "be brief",
+        "--temperature",
+        "0.2",
+        "--top-p",
+        "0.9",
+        "--max-tokens",
+        "50",
+        "--stop",
+        "END",
+        "--stop",
+        "STOP",
+        "--seed",
+        "7",
+        "-o",
+        "presence_penalty=0.5",
+        "-o",
+        'response_format={"type": "text"}',
+        "-o",
+        "user=alice",
+        "hello",
+    )
+    assert r.returncode == 0, r
+    req = server.chat_requests()[-1]
+    assert req.path == "/v1/chat/completions"
+    assert req.body == {
+        "model": "ref-model",
+        "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hello"}],
+        "temperature": 0.2,
+        "top_p": 0.9,
+        "max_tokens": 50,
+        "stop": ["END", "STOP"],
+        "seed": 7,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "presence_penalty": 0.5,
+        "response_format": {"type": "text"},
+        "user": "alice",
+    }
+    assert "authorization" not in req.headers  # no key configured → no Authorization header
+
+
+@pytest.mark.parametrize("transport", ["http", "sdk"])
+def test_options_not_given_are_not_sent(transport, cli, server):
+    assert cli.ask("--transport", transport, "-m", "ref-model", "hello").returncode == 0
+    body = server.chat_requests()[-1].body
+    assert set(body) == {"model", "messages", "stream", "stream_options"}
+
+
+@pytest.mark.parametrize("transport", ["http", "sdk"])
+def test_key_sent_as_bearer(transport, cli, server):
+    server.require_key = "sk-test-0123456789"
+    r = cli.ask("--transport", transport, "-m", "m", "hi", env={"LLMCLI_API_KEY": "sk-test-0123456789"})
+    assert r.returncode == 0, r
+    assert server.requests[-1].headers["authorization"] == "Bearer sk-test-0123456789"
+
+
+@pytest.mark.parametrize("transport", ["http", "sdk"])
+@pytest.mark.parametrize("suffix", ["", "/"])
+def test_base_url_used_as_given(transport, suffix, cli, server):
+    base = server.root_url + "/openai/deployments/x" + suffix
+    r = cli("ask", "--base-url", base, "--transport", transport, "-m", "m", "hi")
+    assert r.returncode == 0, r
+    assert server.requests[-1].path == "/openai/deployments/x/chat/completions"
+    r = cli("models", "--base-url", base, "--transport", transport)
+    assert r.returncode == 0, r
+    assert server.requests[-1].path == "/openai/deployments/x/models"
+
+
+@pytest.mark.parametrize("transport", ["http", "sdk"])
+def test_models_listing(transport, cli, server):
+    r = cli("models", "--base-url", server.base_url, "--transport", transport)
+    assert r.returncode == 0
+    assert r.stdout == "ref-embed\nref-model\nref-model-large\n"
+    import json
+
+    r = cli("models", "--base-url", server.base_url, "--transport", transport, "--format", "json")
+    assert json.loads(r.stdout) == server.models
+    server.push(Scenario(status=401))
+    r = cli("models", "--base-url", server.base_url, "--transport", transport)
+    assert r.returncode == 3 and r.stdout == ""
