@@ -42,6 +42,20 @@ def _quiet_stdout() -> None:
         pass
 
 
+def _usage_error(exc) -> None:
+    """The parser's usage errors as one line, like every other llmcli error; bare commands show their help."""
+    try:
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()
+            return
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "llmcli"
+        message = " ".join(exc.format_message().split())
+        _say(f"llmcli: error: {message} — see '{where} --help'")
+    except (OSError, ValueError):
+        pass
+
+
 def run(argv: list[str]) -> int:
     from .core.credentials import remember_secret
     from .errors import ExitCode, Interrupted, LlmcliError, OutputClosed
@@ -83,10 +97,7 @@ def run(argv: list[str]) -> int:
         return int(exc.exit_code)
     except Exception as exc:
         if hasattr(exc, "exit_code") and hasattr(exc, "format_message"):  # the CLI parser's usage errors
-            try:
-                exc.show()  # type: ignore[attr-defined]
-            except (OSError, ValueError):
-                pass
+            _usage_error(exc)
             return int(exc.exit_code)  # type: ignore[attr-defined]
         if debug:
             import traceback

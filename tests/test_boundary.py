@@ -102,3 +102,11 @@ def test_python_dash_m_works(home):
         [sys.executable, "-m", "llmcli", "--version"], capture_output=True, text=True, env=clean_env(home)
     )
     assert r.returncode == 0 and r.stdout.startswith("llmcli ")
+
+
+@pytest.mark.parametrize("args", [["bogus"], ["ask", "--temperature", "hot", "x"], ["ask", "--frob"], ["profile", "show"]])
+def test_usage_errors_are_one_line_exit_2(offline_cli, args):
+    r = offline_cli(*args)
+    assert r.returncode == 2
+    assert r.stderr.startswith("llmcli: error: ") and r.stderr.count("\n") == 1, r.stderr
+    assert "--help" in r.stderr and r.stdout == ""
