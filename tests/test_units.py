@@ -16,7 +16,7 @@ from llmcli.errors import NetworkFailed, RateLimited, RequestRejected
 from llmcli.render.sink import neutralise
 from llmcli.transport.base import chunk_events, endpoint, server_message
 from llmcli.transport.retry import Retryable, backoff, call_with_retries, retry_after_seconds
-from llmcli.transport.watchdog import watched
+from llmcli.transport.watchdog import BytePump, watched
 
 
 def test_retry_after_forms():
@@ -153,32 +153,62 @@ def test_mask_and_redact():
     )
 
 
-def test_watchdog_stalls_on_silence_and_ignores_non_progress():
-    def produce():
-        yield TextDelta("a")
+def test_pump_stalls_when_only_non_progress_bytes_arrive():
+    def source():
+        yield b"data: real\n\n"
         for _ in range(100):
             time.sleep(0.05)
-            yield ModelSeen("m")  # chatter that is not progress
+            yield b": keep-alive\n\n"
 
-    closed = []
+    pump = BytePump(source, timeout=0.5, on_stall=lambda: TimeoutError("stall"))
     got = []
     started = time.monotonic()
     with pytest.raises(TimeoutError):
-        for item in watched(
-            produce, timeout=0.5, on_stall=lambda: TimeoutError("stall"), close=lambda: closed.append(1)
-        ):
-            got.append(item)
+        for piece in pump:
+            got.append(piece)
+            if piece.startswith(b"data"):
+                pump.progress()
     assert 0.4 < time.monotonic() - started < 2.0
-    assert got[0] == TextDelta("a") and closed == [1]
+    assert got[0] == b"data: real\n\n" and len(got) > 3
+    pump.close()
 
 
-def test_watchdog_does_not_count_the_consumers_time():
-    def produce():
-        yield TextDelta("a")
-        yield TextDelta("b")
+def test_pump_progress_resets_the_clock():
+    def source():
+        for _ in range(10):
+            time.sleep(0.1)
+            yield b"x"
 
+    pump = BytePump(source, timeout=0.35, on_stall=lambda: TimeoutError())
     got = []
-    for item in watched(produce, timeout=0.3, on_stall=lambda: TimeoutError(), close=lambda: None):
-        got.append(item)
-        time.sleep(0.5)  # a slow pipe reader
-    assert got == [TextDelta("a"), TextDelta("b")]
+    for piece in pump:
+        got.append(piece)
+        pump.progress()
+    assert len(got) == 10  # 1 s in all, never 0.35 s without progress
+
+
+def test_pump_does_not_count_the_consumers_time_and_bounds_memory():
+    produced = []
+
+    def source():
+        for i in range(200):
+            produced.append(i)
+            yield b"y" * 1000
+
+    pump = BytePump(source, timeout=0.3, on_stall=lambda: TimeoutError())
+    it = iter(pump)
+    next(it)
+    time.sleep(0.6)  # a slow pipe reader: neither a stall nor unbounded read-ahead
+    assert len(produced) < 50
+    assert sum(1 for _ in it) == 199
+
+
+def test_watched_bounds_a_whole_response():
+    def slow():
+        time.sleep(2)
+        yield "late"
+
+    closed = []
+    with pytest.raises(TimeoutError):
+        list(watched(slow, timeout=0.3, on_stall=lambda: TimeoutError(), close=lambda: closed.append(1)))
+    assert closed == [1]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from ..core.credentials import scrub
 from ..core.types import (
     ChatEvent,
     ChatRequest,
@@ -76,6 +77,8 @@ def endpoint(base_url: str, path: str) -> str:
 
 def _get(obj: Any, key: str) -> Any:
     """Read a field from a JSON dict or from an SDK model (whose unknown fields live in model_extra)."""
+    if type(obj) is dict:  # the hot path: one call per field of every chunk
+        return obj.get(key)
     if obj is None:
         return None
     if isinstance(obj, Mapping):
@@ -88,28 +91,34 @@ def _get(obj: Any, key: str) -> Any:
     return value
 
 
-def chunk_events(chunk: Any) -> Iterator[ChatEvent]:
-    """The events in one `chat.completion.chunk` (a dict from JSON, or the SDK's model)."""
+def chunk_events(chunk: Any, tracker: StreamTracker | None = None) -> Iterator[ChatEvent]:
+    """The events in one `chat.completion.chunk` (a dict from JSON, or the SDK's model).
+
+    With a tracker, the model id is reported only when it changes, not once per chunk.
+    """
     model = _get(chunk, "model")
-    if model:
+    if model and (tracker is None or model != tracker.model):
+        if tracker is not None:
+            tracker.model = model
         yield ModelSeen(model)
-    choices = _get(chunk, "choices") or ()
-    for choice in choices:
-        if (_get(choice, "index") or 0) != 0:
-            continue  # n > 1 is not something a terminal client shows
-        delta = _get(choice, "delta")
-        if delta is not None:
-            for name in REASONING_FIELDS:
-                reasoning = _get(delta, name)
-                if isinstance(reasoning, str) and reasoning:
-                    yield ReasoningDelta(reasoning)
-                    break
-            content = _get(delta, "content")
-            if isinstance(content, str) and content:
-                yield TextDelta(content)
-        reason = _get(choice, "finish_reason")
-        if reason:
-            yield Finished(str(reason), model)
+    choices = _get(chunk, "choices")
+    if choices:
+        for choice in choices:
+            if (_get(choice, "index") or 0) != 0:
+                continue  # n > 1 is not something a terminal client shows
+            delta = _get(choice, "delta")
+            if delta is not None:
+                for name in REASONING_FIELDS:
+                    reasoning = _get(delta, name)
+                    if reasoning and isinstance(reasoning, str):
+                        yield ReasoningDelta(reasoning)
+                        break
+                content = _get(delta, "content")
+                if content and isinstance(content, str):
+                    yield TextDelta(content)
+            reason = _get(choice, "finish_reason")
+            if reason:
+                yield Finished(str(reason), model)
     usage = _get(chunk, "usage")
     if usage:
         yield usage_from(usage)
@@ -152,8 +161,8 @@ def stream_error_from(data: Any) -> str | None:
     if isinstance(data, Mapping) and data.get("error"):
         err = data["error"]
         if isinstance(err, Mapping):
-            return str(err.get("message") or err.get("type") or "error")
-        return str(err)
+            return scrub(str(err.get("message") or err.get("type") or "error"))
+        return scrub(str(err))
     return None
 
 
@@ -165,14 +174,19 @@ class StreamTracker:
         self.saw_done = False
         self.saw_finish = False
         self.saw_data = False
+        self.model: str | None = None
 
-    def track(self, event: ChatEvent) -> None:
-        if isinstance(event, Finished):
+    def track(self, event: ChatEvent) -> bool:
+        """Note an event; True when it is progress (anything but the model id)."""
+        if type(event) is ModelSeen:
+            return False
+        if type(event) is Finished:
             self.saw_finish = True
-        if not isinstance(event, ModelSeen):
-            self.saw_data = True  # the answer has begun: from now on a timeout is a stall
+        self.saw_data = True  # the answer has begun: from now on a timeout is a stall
+        return True
 
     def error_event(self, message: str) -> IncompleteAnswer:
+        message = scrub(message)  # servers echo request details, keys included
         return IncompleteAnswer(
             f"{self.host} reported an error mid-stream: {message}",
             reason="error",
@@ -182,6 +196,7 @@ class StreamTracker:
         )
 
     def malformed(self, line: str) -> IncompleteAnswer:
+        line = scrub(line)
         snippet = line if len(line) <= 80 else line[:77] + "..."
         return IncompleteAnswer(
             f"malformed data in the stream from {self.host}: {snippet!r}",
@@ -228,6 +243,12 @@ _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
 
 
 def server_message(body: bytes | str | None, content_type: str = "") -> str | None:
+    """The server's own words from an error body, scrubbed of any key it echoes back."""
+    found = _server_message(body, content_type)
+    return scrub(found) if found else found
+
+
+def _server_message(body: bytes | str | None, content_type: str) -> str | None:
     """The server's own words from an error body: JSON error objects, FastAPI's detail, or HTML."""
     if body is None:
         return None
@@ -252,7 +273,7 @@ def server_message(body: bytes | str | None, content_type: str = "") -> str | No
     if "<" in text and ("html" in content_type or text.lstrip().startswith("<")):
         m = _TITLE.search(text)
         text = m.group(1) if m else _TAG.sub(" ", text)
-    text = " ".join(text.split())
+    text = scrub(" ".join(text.split()))  # before cutting: a cut must not leave half a key behind
     return text[:300] + ("…" if len(text) > 300 else "") if text else None
 
 
@@ -305,7 +326,7 @@ def network_error(host: str, exc: BaseException, *, timeout: float | None = None
             host=host,
             hint="is the server up and the base URL right? raise --timeout for slow servers",
         )
-    detail = str(exc).strip() or kind
+    detail = scrub(str(exc).strip()) or kind
     if "SSL" in detail or "CERTIFICATE" in detail.upper():
         return NetworkFailed(
             f"TLS failure talking to {host}: {detail}",

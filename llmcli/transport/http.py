@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import sys
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ from .base import (
     stream_error_from,
 )
 from .retry import Retryable, call_with_retries, retry_after_seconds, stderr_notify
-from .watchdog import watched
+from .watchdog import BytePump, watched
 
 MAX_ERROR_BODY = 64 * 1024
 
@@ -43,6 +44,24 @@ def result_events(result: ChatResult) -> Iterator[ChatEvent]:
     if result.usage is not None:
         yield result.usage
     yield Finished(result.finish_reason or "stop", result.model)
+
+
+class _PumpedResponse:
+    """What httpx-sse's EventSource reads: the response's headers, and its text as the pump hands it over."""
+
+    def __init__(self, response: httpx.Response, pump: BytePump):
+        self.headers = response.headers
+        self._pump = pump
+
+    def iter_text(self) -> Iterator[str]:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        for piece in self._pump:
+            text = decoder.decode(piece)
+            if text:
+                yield text
+        tail = decoder.decode(b"", final=True)
+        if tail:
+            yield tail
 
 
 class HttpTransport:
@@ -126,43 +145,40 @@ class HttpTransport:
                 response.close()
             return
 
-        def produce() -> Iterator[ChatEvent]:
-            try:
-                for sse in EventSource(response).iter_sse():
-                    data = sse.data
-                    if not data.strip():
-                        continue  # an empty event is not progress
-                    if data.strip() == "[DONE]":
-                        tracker.saw_done = tracker.saw_data = True
-                        break
-                    chunk = parse_json_chunk(data, tracker)
-                    message = stream_error_from(chunk)
-                    if message is None and sse.event == "error":
-                        message = server_message(data) or "error"
-                    if message is not None:
-                        raise tracker.error_event(message)
-                    for event in chunk_events(chunk):
-                        tracker.track(event)
-                        yield event
-            except httpx.TimeoutException:
-                raise self._stalled(tracker) from None
-            except httpx.HTTPError as exc:
-                if not tracker.saw_data:
-                    raise IncompleteAnswer(
-                        f"the server at {self.host} closed the stream without sending an answer",
-                        reason="cut",
-                        host=self.host,
-                        hint="try again, or --no-stream",
-                    ) from None
-                raise tracker.cut(type(exc).__name__) from None
-            tracker.finish()
-
-        yield from watched(
-            produce,
-            timeout=self.config.timeout,
-            on_stall=lambda: self._stalled(tracker),
-            close=response.close,
-        )
+        pump = BytePump(response.iter_bytes, timeout=self.config.timeout, on_stall=lambda: self._stalled(tracker))
+        try:
+            for sse in EventSource(_PumpedResponse(response, pump)).iter_sse():
+                data = sse.data
+                if not data.strip():
+                    continue  # an empty event is not progress
+                if data.strip() == "[DONE]":
+                    tracker.saw_done = tracker.saw_data = True
+                    break
+                chunk = parse_json_chunk(data, tracker)
+                message = stream_error_from(chunk)
+                if message is None and sse.event == "error":
+                    message = server_message(data) or "error"
+                if message is not None:
+                    raise tracker.error_event(message)
+                for event in chunk_events(chunk, tracker):
+                    if tracker.track(event):
+                        pump.progress()
+                    yield event
+        except httpx.TimeoutException:
+            raise self._stalled(tracker) from None
+        except httpx.HTTPError as exc:
+            if not tracker.saw_data:
+                raise IncompleteAnswer(
+                    f"the server at {self.host} closed the stream without sending an answer",
+                    reason="cut",
+                    host=self.host,
+                    hint="try again, or --no-stream",
+                ) from None
+            raise tracker.cut(type(exc).__name__) from None
+        finally:
+            pump.close()
+            response.close()
+        tracker.finish()
 
     def _stalled(self, tracker: StreamTracker) -> Exception:
         if not tracker.saw_data:

@@ -32,7 +32,7 @@ from .base import (
 )
 from .http import result_events
 from .retry import Retryable, call_with_retries, retry_after_seconds, stderr_notify
-from .watchdog import watched
+from .watchdog import BytePump, watched
 
 # Request fields the SDK's typed `create()` takes by name; anything else goes in extra_body.
 TYPED = {
@@ -144,48 +144,45 @@ class SdkTransport:
             raise tracker.malformed(body.decode("utf-8", "replace")[:80])
 
         stream = raw.parse()
-        # The SDK stops quietly at [DONE] and at a clean close alike; keep the last bytes to tell them apart.
+        # The SDK reads the body through response.iter_bytes(): feed it from the watchdog's pump, and keep
+        # the last bytes, since the SDK stops quietly at [DONE] and at a clean close alike.
         tail = bytearray()
         original_iter_bytes = stream.response.iter_bytes
+        pump = BytePump(original_iter_bytes, timeout=self.config.timeout, on_stall=lambda: self._stalled(tracker))
 
-        def tee_bytes(*args: Any, **kw: Any) -> Iterator[bytes]:
-            for piece in original_iter_bytes(*args, **kw):
+        def pumped_bytes(*args: Any, **kw: Any) -> Iterator[bytes]:
+            for piece in pump:
                 tail[:] = (bytes(tail) + piece)[-64:]
                 yield piece
 
-        stream.response.iter_bytes = tee_bytes  # type: ignore[method-assign]
-
-        def produce() -> Iterator[ChatEvent]:
-            try:
-                for chunk in stream:
-                    for event in chunk_events(chunk):
-                        tracker.track(event)
-                        yield event
-            except openai.APITimeoutError:
-                raise self._stalled(tracker) from None
-            except openai.APIConnectionError as exc:
-                if not tracker.saw_data:
-                    raise IncompleteAnswer(
-                        f"the server at {self.host} closed the stream without sending an answer",
-                        reason="cut",
-                        host=self.host,
-                        hint="try again, or --no-stream",
-                    ) from None
-                raise tracker.cut(type(exc.__cause__ or exc).__name__) from None
-            except openai.APIError as exc:
-                raise tracker.error_event(exc.message) from None
-            except ValueError as exc:  # json.JSONDecodeError from a malformed data line
-                raise tracker.malformed(str(exc)) from None
-            if b"[DONE]" in tail:
-                tracker.saw_done = tracker.saw_data = True
-            tracker.finish()
-
-        yield from watched(
-            produce,
-            timeout=self.config.timeout,
-            on_stall=lambda: self._stalled(tracker),
-            close=stream.close,
-        )
+        stream.response.iter_bytes = pumped_bytes  # type: ignore[method-assign]
+        try:
+            for chunk in stream:
+                for event in chunk_events(chunk, tracker):
+                    if tracker.track(event):
+                        pump.progress()
+                    yield event
+        except openai.APITimeoutError:
+            raise self._stalled(tracker) from None
+        except openai.APIConnectionError as exc:
+            if not tracker.saw_data:
+                raise IncompleteAnswer(
+                    f"the server at {self.host} closed the stream without sending an answer",
+                    reason="cut",
+                    host=self.host,
+                    hint="try again, or --no-stream",
+                ) from None
+            raise tracker.cut(type(exc.__cause__ or exc).__name__) from None
+        except openai.APIError as exc:
+            raise tracker.error_event(exc.message) from None
+        except ValueError as exc:  # json.JSONDecodeError from a malformed data line
+            raise tracker.malformed(str(exc)) from None
+        finally:
+            pump.close()
+            stream.close()
+        if b"[DONE]" in tail:
+            tracker.saw_done = tracker.saw_data = True
+        tracker.finish()
 
     def _stalled(self, tracker: StreamTracker) -> TransportError:
         if not tracker.saw_data:

@@ -1,9 +1,12 @@
 """Bound the wait for the *next piece of the answer*, whatever the server sends in between.
 
 A socket read timeout is reset by any byte, so a server that sends only keep-alive comments (or empty
-deltas) could hold a client forever. Here the network reading happens in a helper thread and the
-caller waits on a queue with a deadline that only real progress (text, reasoning, finish, usage)
-pushes back. The same code guards both transports.
+deltas) could hold a client forever. Here a helper thread does the blocking network reads and hands
+the raw byte pieces over a small bounded queue; the caller parses them and calls `progress()` when
+real progress (text, reasoning, finish, usage) arrives. The wait for the next piece is bounded by
+what is left of `timeout` since the last progress. Handing over whole network reads (not per-token
+events) keeps the cost per token near zero, and the bounded queue keeps memory flat. The same code
+guards both transports.
 """
 
 from __future__ import annotations
@@ -14,15 +17,68 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
-from ..core.types import ModelSeen
-
 T = TypeVar("T")
 
 _ITEM, _END, _ERROR = 0, 1, 2
+_DEPTH = 32  # network reads in flight; the producer waits (like a full socket buffer) beyond that
 
 
-def is_progress(event: object) -> bool:
-    return not isinstance(event, ModelSeen)
+class BytePump:
+    """Iterate `source()` (blocking reads) in a daemon thread; stall after `timeout` s without progress."""
+
+    def __init__(self, source: Callable[[], Iterator[bytes]], *, timeout: float, on_stall: Callable[[], BaseException]):
+        self._source = source
+        self._timeout = timeout
+        self._on_stall = on_stall
+        self._q: queue.Queue[tuple[int, object]] = queue.Queue(maxsize=_DEPTH)
+        self._closed = threading.Event()
+        self._waited = 0.0
+        self._thread: threading.Thread | None = None
+
+    def progress(self) -> None:
+        """Real progress arrived: the clock starts again."""
+        self._waited = 0.0
+
+    def close(self) -> None:
+        self._closed.set()
+
+    def _run(self) -> None:
+        def put(item: tuple[int, object]) -> bool:
+            while not self._closed.is_set():
+                try:
+                    self._q.put(item, timeout=0.2)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        try:
+            for piece in self._source():
+                if not put((_ITEM, piece)):
+                    return
+            put((_END, None))
+        except BaseException as exc:  # handed over to the caller's thread
+            put((_ERROR, exc))
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="llmcli-reader", daemon=True)
+            self._thread.start()
+        get = self._q.get
+        while True:
+            started = time.monotonic()
+            try:
+                kind, value = get(timeout=max(0.0, self._timeout - self._waited))
+            except queue.Empty:
+                raise self._on_stall() from None
+            # Only time spent waiting on the server counts, not time the caller spent writing output.
+            self._waited += time.monotonic() - started
+            if kind == _ITEM:
+                yield value  # type: ignore[misc]
+            elif kind == _END:
+                return
+            else:
+                raise value  # type: ignore[misc]
 
 
 def watched(
@@ -32,11 +88,9 @@ def watched(
     on_stall: Callable[[], BaseException],
     close: Callable[[], None],
 ) -> Iterator[T]:
-    """Yield what `produce()` yields, from a daemon thread; raise on_stall() after `timeout` s without progress.
+    """Yield what `produce()` yields, from a daemon thread, each within `timeout` s of the previous one.
 
-    Time the caller spends handling an item (a slow pipe reader) does not count as the server's.
-    `close` runs when the caller stops for any reason (end, error, Ctrl-C): it must release the
-    connection, which also ends the reading thread.
+    Used for whole (non-streamed) responses, where --timeout bounds the entire exchange.
     """
     q: queue.SimpleQueue[tuple[int, object]] = queue.SimpleQueue()
 
@@ -45,24 +99,17 @@ def watched(
             for item in produce():
                 q.put((_ITEM, item))
             q.put((_END, None))
-        except BaseException as exc:  # handed over to the caller's thread
+        except BaseException as exc:
             q.put((_ERROR, exc))
 
-    threading.Thread(target=run, name="llmcli-reader", daemon=True).start()
-    waited = 0.0
+    threading.Thread(target=run, name="llmcli-request", daemon=True).start()
     try:
         while True:
-            started = time.monotonic()
             try:
-                kind, value = q.get(timeout=max(0.0, timeout - waited))
+                kind, value = q.get(timeout=timeout)
             except queue.Empty:
                 raise on_stall() from None
-            waited += time.monotonic() - started
             if kind == _ITEM:
-                if is_progress(value):
-                    waited = 0.0
-                elif waited >= timeout:
-                    raise on_stall()
                 yield value  # type: ignore[misc]
             elif kind == _END:
                 return
