@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
 
 REPORT_URL = "https://github.com/llmcli/llmcli/issues"
@@ -13,14 +12,6 @@ def _debug_requested(argv: list[str]) -> bool:
     from .core.settings import env_flag
 
     return "--debug" in argv or env_flag(os.environ.get("LLMCLI_DEBUG"))
-
-
-def _on_sigterm(signum, frame) -> None:
-    from .errors import Interrupted
-
-    # Later SIGTERMs during cleanup end the process at once.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    raise Interrupted(signum)
 
 
 def _say(text: str) -> None:
@@ -63,10 +54,9 @@ def run(argv: list[str]) -> int:
     for name in ("LLMCLI_API_KEY", "OPENAI_API_KEY"):
         remember_secret(os.environ.get(name, "").strip())
     debug = _debug_requested(argv)
-    try:
-        signal.signal(signal.SIGTERM, _on_sigterm)
-    except ValueError:  # not the main thread (embedded use)
-        pass
+    from . import interrupts
+
+    interrupts.install()  # Ctrl-C and SIGTERM: stop cleanly, a second one exits at once
     try:
         from typer.main import get_command
 
@@ -84,7 +74,7 @@ def run(argv: list[str]) -> int:
     except Interrupted as exc:
         return exc.exit_code
     except KeyboardInterrupt:
-        return ExitCode.SIGINT
+        return interrupts.exit_code(ExitCode.SIGINT)
     except LlmcliError as exc:
         if debug:
             import traceback
@@ -96,6 +86,8 @@ def run(argv: list[str]) -> int:
         _say(line)
         return int(exc.exit_code)
     except Exception as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # the CLI parser turned a signal into "Abort"
+            return interrupts.exit_code(ExitCode.SIGINT)
         if hasattr(exc, "exit_code") and hasattr(exc, "format_message"):  # the CLI parser's usage errors
             _usage_error(exc)
             return int(exc.exit_code)  # type: ignore[attr-defined]
@@ -111,7 +103,13 @@ def run(argv: list[str]) -> int:
 
 
 def main() -> None:
-    code = run(sys.argv[1:])
+    from . import interrupts
+
+    try:
+        code = run(sys.argv[1:])
+    except KeyboardInterrupt:  # a signal landed while an error was being reported
+        code = interrupts.exit_code()
+    interrupts.hold()  # from here to exit a signal no longer raises (a second one still exits at once)
     try:
         sys.stdout.flush()
     except (BrokenPipeError, OSError):

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from . import interrupts
 from .core.types import ChatEvent, ChatRequest, Finished, ModelSeen, ReasoningDelta, TextDelta, Usage
 from .errors import IncompleteAnswer, Interrupted, LlmcliError, OutputClosed, OutputError
 from .render.sink import Sink
@@ -63,6 +64,29 @@ def run_turn(
     stream: bool = True,
     clock: Callable[[], float] = time.perf_counter,
 ) -> Outcome:
+    """One exchange. Ctrl-C / SIGTERM never escape: they come back as status "interrupted".
+
+    The turn runs shielded (see interrupts.py): a signal stops it where it waits for the network, never
+    in the middle of a sink writing to the terminal, and the sink still settles the screen.
+    """
+    interrupts.reset()
+    with interrupts.shielded():
+        out = _exchange(transport, request, sink, stream=stream, clock=clock)
+        signum = interrupts.received()
+        if signum is not None and not isinstance(out.error, Interrupted):
+            # The signal came while the sink was busy and the answer ended before it could be raised.
+            out.status, out.error = INTERRUPTED, Interrupted(signum)
+    return out
+
+
+def _exchange(
+    transport: Transport,
+    request: ChatRequest,
+    sink: Sink,
+    *,
+    stream: bool,
+    clock: Callable[[], float],
+) -> Outcome:
     out = Outcome(model=request.model)
     text_parts: list[str] = []
     reasoning_parts: list[str] = []
@@ -73,13 +97,16 @@ def run_turn(
         sink.start()
         events: Iterator[ChatEvent]
         if stream:
-            events = transport.stream_chat(request)
+            with interrupts.interruptible():
+                events = transport.stream_chat(request)
         else:
             from .transport.http import result_events
 
-            events = result_events(transport.complete(request))
+            with interrupts.interruptible():
+                events = result_events(transport.complete(request))
         try:
-            for event in events:
+            # Connecting, retry waits and waiting for the next piece are interruptible; the sink is not.
+            for event in interrupts.interruptible_iter(events):
                 if isinstance(event, TextDelta):
                     if first is None:
                         first = clock()
@@ -106,7 +133,7 @@ def run_turn(
     except IncompleteAnswer as exc:
         out.status, out.error = exc.reason, exc
     except KeyboardInterrupt:
-        out.status, out.error = INTERRUPTED, Interrupted(2)
+        out.status, out.error = INTERRUPTED, Interrupted(interrupts.received() or 2)
     except Interrupted as exc:
         out.status, out.error = INTERRUPTED, exc
     except OutputClosed as exc:

@@ -43,6 +43,9 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB)}
     env["LLMCLI_HOME"] = str(home)
     env["PYTHONUNBUFFERED"] = "1"
+    # Never the real keyring of whoever runs the tests: keyring's Null backend holds nothing and never
+    # fails. Tests of the keyring itself choose their backend (tests/keyring_backends.py, or a real one).
+    env["PYTHON_KEYRING_BACKEND"] = "keyring.backends.null.Keyring"
     env.update(extra)
     return env
 

@@ -76,8 +76,11 @@ def test_help_and_version_never_import_openai(home, args):
 
 
 def test_ask_with_http_transport_does_not_import_the_sdk(home, server):
+    # With an environment key the keyring is never consulted, so never imported (CONTRACT.md; without
+    # any key llmcli does look in the keyring: tests/test_auth.py covers both).
     code = (
-        "import sys\nsys.argv=['llmcli','ask','--base-url','" + server.base_url + "','-m','m','hi']\n"
+        "import os, sys\nos.environ['LLMCLI_API_KEY'] = 'sk-boundary-0123456789'\n"
+        "sys.argv=['llmcli','ask','--base-url','" + server.base_url + "','-m','m','hi']\n"
         "import llmcli.__main__ as m\n"
         "try:\n    m.main()\nexcept SystemExit:\n    pass\n"
     )
@@ -104,7 +107,9 @@ def test_python_dash_m_works(home):
     assert r.returncode == 0 and r.stdout.startswith("llmcli ")
 
 
-@pytest.mark.parametrize("args", [["bogus"], ["ask", "--temperature", "hot", "x"], ["ask", "--frob"], ["profile", "show"]])
+@pytest.mark.parametrize(
+    "args", [["bogus"], ["ask", "--temperature", "hot", "x"], ["ask", "--frob"], ["profile", "show"]]
+)
 def test_usage_errors_are_one_line_exit_2(offline_cli, args):
     r = offline_cli(*args)
     assert r.returncode == 2

@@ -10,8 +10,12 @@ from conftest import clean_env
 
 def test_models_table_on_a_terminal(home, server):
     child = pexpect.spawn(
-        sys.executable, ["-m", "llmcli", "models", "--base-url", server.base_url],
-        env=clean_env(home, COLUMNS="100", LINES="30"), timeout=20, encoding="utf-8", dimensions=(30, 100),
+        sys.executable,
+        ["-m", "llmcli", "models", "--base-url", server.base_url],
+        env=clean_env(home, COLUMNS="100", LINES="30"),
+        timeout=20,
+        encoding="utf-8",
+        dimensions=(30, 100),
     )
     child.expect(pexpect.EOF)
     child.close()

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from ..core.types import Message
 from ..errors import UsageError
+from . import history as h
 from . import options as o
 from .common import build_request, load_settings, make_transport, pick_model, stdout_is_tty, warn
 
@@ -86,16 +86,31 @@ def ask(
     plain: Annotated[
         bool, typer.Option("--plain", help="Plain text even on a terminal.", rich_help_panel=o.OUT)
     ] = False,
+    markdown: Annotated[
+        bool,
+        typer.Option("--markdown", help="Render markdown even into a pipe or file.", rich_help_panel=o.OUT),
+    ] = False,
+    no_reasoning: Annotated[
+        bool,
+        typer.Option(
+            "--no-reasoning", help="Do not show the model's reasoning on stderr.", rich_help_panel=o.OUT
+        ),
+    ] = False,
     profile: o.Profile = None,
     base_url: o.BaseUrl = None,
     transport: o.Transport = None,
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    continue_: h.Continue = False,
+    conversation: h.ConversationRef = None,
+    no_save: h.NoSave = False,
 ) -> None:
     """Ask one question; the answer streams to stdout."""
     if fmt not in ("text", "json"):
         raise UsageError(f"--format must be text or json, not {fmt!r}")
+    if plain and markdown:
+        raise UsageError("--plain and --markdown exclude each other", hint="give one of them")
     text = read_prompt(prompt or [])
     settings = load_settings(
         profile=profile,
@@ -106,17 +121,19 @@ def ask(
         max_retries=max_retries,
         debug=debug,
     )
+    rec, earlier, conv_model = h.open_history(
+        no_save=no_save, continue_=continue_, conversation=conversation, settings=settings
+    )
     from .common import api_key
 
     key = api_key(settings)
     client = make_transport(settings, key)
     try:
-        chosen = pick_model(settings, client)
-        messages = []
-        system_prompt = system if system is not None else settings.system
-        if system_prompt:
-            messages.append(Message("system", system_prompt))
-        messages.append(Message("user", text))
+        # a continued conversation keeps its model unless one is configured or given
+        chosen = conv_model if conv_model and not settings.model else pick_model(settings, client)
+        messages, system_prompt = h.compose_messages(
+            text, system=system, default_system=settings.system, earlier=earlier
+        )
         request = build_request(
             settings,
             chosen,
@@ -128,21 +145,59 @@ def ask(
             seed=seed,
             options=option,
         )
-        sink = _choose_sink(fmt, plain)
+        sink = _choose_sink(fmt, plain, markdown=markdown, reasoning=not no_reasoning)
         from ..turn import run_turn
 
+        if rec is not None:  # the user's turn is kept before the request is sent
+            rec.start(
+                text,
+                system=system_prompt,
+                profile=settings.profile,
+                base_url=settings.base_url,
+                model=chosen,
+                params={**request.params, **request.extra},
+            )
         outcome = run_turn(client, request, sink, stream=not no_stream)
+        if rec is not None:  # and the answer as it ended, before anything else can interrupt
+            rec.finish(outcome)
     finally:
         client.close()
-    _report(outcome, fmt=fmt, stats=stats, requested_max=request.params.get("max_tokens"))
+        if rec is not None:
+            rec.close()
+    _report(
+        outcome,
+        fmt=fmt,
+        stats=stats,
+        requested_max=request.params.get("max_tokens"),
+        conversation_id=rec.kept_id if rec is not None else None,
+    )
 
 
-def _choose_sink(fmt: str, plain: bool):
-    from ..render.plain import PlainSink
+def _choose_sink(fmt: str, plain: bool, *, markdown: bool = False, reasoning: bool = True):
+    """Markdown on a terminal (or with --markdown), exact text elsewhere; a spinner while waiting and
+    the model's reasoning (dim) go to stderr when it is a terminal. json prints one object at the end."""
+    import os
 
     if fmt == "json":
         return _NullSink()
-    return PlainSink(terminal=stdout_is_tty())
+    capable = os.environ.get("TERM", "") != "dumb"  # a dumb terminal cannot move the cursor
+    stdout_tty = stdout_is_tty()
+    spinner = shown_reasoning = None
+    if capable and _isatty(sys.stderr):
+        from ..render.spinner import Spinner
+
+        spinner = Spinner()
+        if reasoning:
+            from ..render.reasoning import ReasoningView
+
+            shown_reasoning = ReasoningView()
+    if markdown or (stdout_tty and capable and not plain):
+        from ..render.markdown import MarkdownSink  # rich.markdown / rich.live: terminals only
+
+        return MarkdownSink(spinner=spinner, reasoning=shown_reasoning)
+    from ..render.plain import PlainSink
+
+    return PlainSink(terminal=stdout_tty, spinner=spinner, reasoning=shown_reasoning)
 
 
 class _NullSink:
@@ -152,7 +207,7 @@ class _NullSink:
     def end(self) -> None: ...
 
 
-def _report(outcome, *, fmt: str, stats: bool, requested_max) -> None:
+def _report(outcome, *, fmt: str, stats: bool, requested_max, conversation_id: str | None = None) -> None:
     from ..errors import OutputClosed
     from ..render.sink import write_out
 
@@ -163,7 +218,7 @@ def _report(outcome, *, fmt: str, stats: bool, requested_max) -> None:
             "finish_reason": outcome.finish_reason,
             "usage": outcome.usage.to_dict() if outcome.usage else None,
             "timing": outcome.timing.to_dict(),
-            "conversation_id": None,
+            "conversation_id": conversation_id,
         }
         if not outcome.ok:
             doc["status"] = outcome.status

@@ -33,12 +33,38 @@ def load_config_file() -> Config:
     return load_config(paths().config_file)
 
 
-def api_key(settings: Settings) -> ResolvedKey:
-    resolved = resolve_key(settings.profile, os.environ, keyring_lookup=None)
+# One resolution per profile and process: the keyring is asked (and its warning shown) at most once.
+_RESOLVED: dict[str, ResolvedKey] = {}
+
+
+def key_marked(settings: Settings) -> bool:
+    """Did `auth login` record that this profile's key is in the keyring?"""
+    prof = settings.config.profiles.get(settings.profile, {}) if settings.config else {}
+    return prof.get("key_in_keyring") is True
+
+
+def _keyring_lookup(profile: str):
+    from ..keystore import lookup  # the keyring is imported only when it can matter
+
+    return lookup(profile)
+
+
+def api_key(settings: Settings, *, quiet: bool = False) -> ResolvedKey:
+    """The key by CONTRACT.md's precedence; a keyring that cannot be read is warned about once."""
+    cached = _RESOLVED.get(settings.profile)
+    if cached is not None:
+        return cached
+    resolved = resolve_key(
+        settings.profile, os.environ, keyring_lookup=_keyring_lookup, marked=key_marked(settings)
+    )
     if resolved.key:
         from ..core.credentials import remember_secret
 
         remember_secret(resolved.key)
+    if resolved.warning and not quiet:
+        more = "going on without a key" if resolved.key is None else f"using {resolved.source[4:]} instead"
+        warn(f"warning: {resolved.warning}; {more}")
+    _RESOLVED[settings.profile] = resolved
     return resolved
 
 
@@ -53,10 +79,58 @@ def make_transport(settings: Settings, key: ResolvedKey) -> Transport:
     if settings.transport == "sdk":
         from ..transport.sdk import SdkTransport
 
-        return SdkTransport(config)
-    from ..transport.http import HttpTransport
+        transport: Transport = SdkTransport(config)
+    else:
+        from ..transport.http import HttpTransport
 
-    return HttpTransport(config)
+        transport = HttpTransport(config)
+    if key.warning:
+        if key.keyring_unusable:
+            from ..keystore import WAYS_OUT
+
+            hint = f"{key.warning}; {WAYS_OUT}"
+        else:
+            hint = f"{key.warning}; store it again with `llmcli auth login -P {settings.profile}`"
+        return _KeyringHint(transport, hint)
+    return transport
+
+
+class _KeyringHint:
+    """Adds the keyring's trouble to the hint of a 401/403: the likely reason the server said no."""
+
+    def __init__(self, inner: Transport, hint: str):
+        self._inner = inner
+        self._hint = hint
+
+    def _explain(self, exc: Exception) -> None:
+        from ..errors import AuthFailed
+
+        if isinstance(exc, AuthFailed):
+            exc.hint = self._hint
+
+    def stream_chat(self, request):
+        try:
+            yield from self._inner.stream_chat(request)
+        except Exception as exc:
+            self._explain(exc)
+            raise
+
+    def complete(self, request):
+        try:
+            return self._inner.complete(request)
+        except Exception as exc:
+            self._explain(exc)
+            raise
+
+    def list_models(self):
+        try:
+            return self._inner.list_models()
+        except Exception as exc:
+            self._explain(exc)
+            raise
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 def parse_extra_options(options: list[str] | None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ class KeyLookup:
     """The outcome of asking a keyring: a key, nothing stored, or the keyring could not be read."""
 
     key: str | None
-    backend: str = "keyring"
+    backend: str = ""  # the backend's display name, when known
     problem: str | None = None  # set when the keyring could not be read
 
 
@@ -25,6 +25,8 @@ class ResolvedKey:
     key: str | None
     source: str  # "env LLMCLI_API_KEY", "keyring (SecretService Keyring)", "env OPENAI_API_KEY", "none"
     warning: str | None = None  # e.g. the keyring could not be read
+    keyring_unusable: bool = False  # the warning is about a keyring that could not be read
+    keyring_backend: str | None = None  # the backend asked (None: the keyring was not consulted)
 
     def __repr__(self) -> str:  # never show the key, even in a debugger or a traceback
         return f"ResolvedKey(key={'<set>' if self.key else None}, source={self.source!r})"
@@ -34,20 +36,37 @@ def resolve_key(
     profile: str,
     env: Mapping[str, str],
     keyring_lookup: Callable[[str], KeyLookup] | None = None,
+    *,
+    marked: bool = False,
 ) -> ResolvedKey:
+    """The key to send, by CONTRACT.md's precedence, touching the keyring only when it can matter.
+
+    `marked` is the profile's `key_in_keyring` flag (written by `auth login`). The keyring is asked
+    when the profile is marked (its key outranks OPENAI_API_KEY), or when no environment key applies
+    at all (a key stored by another tool is still found). An unmarked profile with OPENAI_API_KEY set
+    uses that key without the cost of importing keyring and a D-Bus round trip.
+    """
     key = env.get("LLMCLI_API_KEY", "").strip()
     if key:
         return ResolvedKey(key, "env LLMCLI_API_KEY")
+    openai_key = env.get("OPENAI_API_KEY", "").strip()
     warning = None
-    if keyring_lookup is not None:
+    unusable = False
+    backend = None
+    if keyring_lookup is not None and (marked or not openai_key):
         found = keyring_lookup(profile)
+        backend = found.backend or "keyring"
+        label = f"the OS keyring ({found.backend})" if found.backend else "the OS keyring"
         if found.key:
-            return ResolvedKey(found.key, f"keyring ({found.backend})")
-        warning = found.problem
-    key = env.get("OPENAI_API_KEY", "").strip()
-    if key:
-        return ResolvedKey(key, "env OPENAI_API_KEY")
-    return ResolvedKey(None, "none", warning)
+            return ResolvedKey(found.key, f"keyring ({backend})", keyring_backend=backend)
+        if found.problem:
+            unusable = True
+            warning = f"{label} could not be read: {found.problem}"
+        elif marked:
+            warning = f"profile {profile!r} is marked as having a key in {label}, but none is stored there"
+    if openai_key:
+        return ResolvedKey(openai_key, "env OPENAI_API_KEY", warning, unusable, backend)
+    return ResolvedKey(None, "none", warning, unusable, backend)
 
 
 def mask(key: str | None) -> str:

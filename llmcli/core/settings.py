@@ -32,11 +32,17 @@ PROFILE_KEYS: dict[str, tuple[type, ...]] = {
     "top_p": (int, float),
     "max_tokens": (int,),
     "seed": (int,),
+    # Written by `llmcli auth login`, removed by `logout`: not a secret, only "look in the keyring".
+    "key_in_keyring": (bool,),
 }
+# Settings llmcli manages itself; `profile set/add` do not take them.
+MANAGED_PROFILE_KEYS = ("key_in_keyring",)
 # Top-level keys of config.toml besides [profiles.*].
 TOP_KEYS: dict[str, tuple[type, ...]] = {
     "default_profile": (str,),
     "allow_plaintext_keyring": (bool,),
+    # false: `ask`/`chat` keep no history, as if --no-save were given every time
+    "save_history": (bool,),
 }
 REQUEST_DEFAULT_KEYS = ("temperature", "top_p", "max_tokens", "seed")
 _PROFILE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -255,6 +261,11 @@ def parse_profile_value(key: str, text: str) -> Any:
         raise UsageError(
             f"unknown profile setting {key!r}", hint="known settings: " + ", ".join(PROFILE_KEYS)
         )
+    if key in MANAGED_PROFILE_KEYS:
+        raise UsageError(
+            f"{key} is managed by llmcli",
+            hint="`llmcli auth login` sets it and `llmcli auth logout` removes it",
+        )
     types = PROFILE_KEYS[key]
     try:
         if int in types and float not in types:
@@ -331,7 +342,8 @@ def resolve(flags: Flags, env: Mapping[str, str], config: Config) -> Settings:
         profile, sources["profile"] = DEFAULT_PROFILE, "default"
     prof = config.profiles.get(profile)
     if prof is None:
-        if sources["profile"] != "default":
+        # "default" always exists (empty until configured), so `-P default` and `auth login` work on a fresh install.
+        if sources["profile"] != "default" and profile != DEFAULT_PROFILE:
             known = ", ".join(sorted(config.profiles)) or "none yet"
             raise ConfigError(
                 f"no profile named {profile!r} (from {sources['profile']})",

@@ -145,7 +145,9 @@ class HttpTransport:
                 response.close()
             return
 
-        pump = BytePump(response.iter_bytes, timeout=self.config.timeout, on_stall=lambda: self._stalled(tracker))
+        pump = BytePump(
+            response.iter_bytes, timeout=self.config.timeout, on_stall=lambda: self._stalled(tracker)
+        )
         try:
             for sse in EventSource(_PumpedResponse(response, pump)).iter_sse():
                 data = sse.data

@@ -148,7 +148,9 @@ class SdkTransport:
         # the last bytes, since the SDK stops quietly at [DONE] and at a clean close alike.
         tail = bytearray()
         original_iter_bytes = stream.response.iter_bytes
-        pump = BytePump(original_iter_bytes, timeout=self.config.timeout, on_stall=lambda: self._stalled(tracker))
+        pump = BytePump(
+            original_iter_bytes, timeout=self.config.timeout, on_stall=lambda: self._stalled(tracker)
+        )
 
         def pumped_bytes(*args: Any, **kw: Any) -> Iterator[bytes]:
             for piece in pump:

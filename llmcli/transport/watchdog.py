@@ -26,7 +26,9 @@ _DEPTH = 32  # network reads in flight; the producer waits (like a full socket b
 class BytePump:
     """Iterate `source()` (blocking reads) in a daemon thread; stall after `timeout` s without progress."""
 
-    def __init__(self, source: Callable[[], Iterator[bytes]], *, timeout: float, on_stall: Callable[[], BaseException]):
+    def __init__(
+        self, source: Callable[[], Iterator[bytes]], *, timeout: float, on_stall: Callable[[], BaseException]
+    ):
         self._source = source
         self._timeout = timeout
         self._on_stall = on_stall

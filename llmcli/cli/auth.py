@@ -1,0 +1,289 @@
+"""`llmcli auth`: a profile's API key in the OS keyring (login, logout, status).
+
+A key never comes from an argument or an option (it would land in shell history and in
+/proc/PID/cmdline): it is typed at a no-echo prompt, or piped in on stdin.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from ..core.credentials import ResolvedKey, mask, remember_secret, scrub
+from ..core.settings import DEFAULT_PROFILE, Config, check_profile_name, save_config
+from ..errors import AuthFailed, ExitCode, TransportError, UsageError
+from . import options as o
+from .common import api_key, key_marked, load_config_file, load_settings, make_transport
+
+app = typer.Typer(
+    help="Store, remove and inspect API keys in the OS keyring.", no_args_is_help=True, add_completion=False
+)
+
+ENV_KEYS = ("LLMCLI_API_KEY", "OPENAI_API_KEY")
+
+
+def _say(message: str) -> None:
+    print(scrub(f"llmcli: {message}"), file=sys.stderr, flush=True)
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+# --- reading and checking the key ----------------------------------------------------------------
+
+
+def read_key(profile: str, stdin=None) -> str:
+    """The key from a no-echo prompt (terminal) or stdin (pipe). Exit 2 for empty or malformed input."""
+    stdin = sys.stdin if stdin is None else stdin
+    if _isatty(stdin):
+        import getpass
+
+        text = getpass.getpass(f"API key for profile {profile!r} (input hidden): ")
+    else:
+        data = stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read()
+        if isinstance(data, bytes):
+            try:
+                data = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise UsageError(f"the key on stdin is not valid UTF-8 (byte offset {exc.start})") from None
+        text = data
+    return check_key(text.rstrip("\r\n"))
+
+
+def check_key(key: str) -> str:
+    """One line of printable ASCII: what an HTTP header can carry. Messages never quote the key."""
+    if not key.strip():
+        raise UsageError(
+            "no key given",
+            hint="type it at the prompt, or pipe it in: pass show openai | llmcli auth login -P NAME",
+        )
+    if "\n" in key or "\r" in key:
+        raise UsageError(
+            "the key spans more than one line",
+            hint="pipe in only the key, e.g. pass show openai | head -n 1 | llmcli auth login",
+        )
+    if not all(0x21 <= ord(ch) <= 0x7E for ch in key):
+        raise UsageError(
+            "the key contains spaces, control characters or non-ASCII characters",
+            hint="an API key is one word of printable ASCII; check what was pasted or piped",
+        )
+    return key
+
+
+# --- which profile, and the config file's marker ------------------------------------------------
+
+
+def selected_profile(flag: str | None, config: Config) -> str:
+    """--profile > LLMCLI_PROFILE > default_profile > "default"; the profile need not be in config."""
+    name = flag or os.environ.get("LLMCLI_PROFILE") or config.default_profile or DEFAULT_PROFILE
+    return check_profile_name(name)
+
+
+def set_marker(profile: str, present: bool) -> None:
+    """Record (or forget) in config.toml that this profile's key is in the keyring. Never the key."""
+    config = load_config_file()  # re-read: write over the freshest file
+    prof = config.profiles.get(profile)
+    if present:
+        if prof is None:
+            prof = config.profiles[profile] = {}
+        if prof.get("key_in_keyring") is True:
+            return
+        prof["key_in_keyring"] = True
+    else:
+        if prof is None or "key_in_keyring" not in prof:
+            return
+        del prof["key_in_keyring"]
+        # A "default" table that only existed for the marker goes away with it.
+        if not prof and profile == DEFAULT_PROFILE and config.default_profile != DEFAULT_PROFILE:
+            del config.profiles[profile]
+    save_config(config)
+
+
+def _env_notes(profile: str) -> None:
+    for name in ENV_KEYS:
+        if os.environ.get(name, "").strip():
+            if name == "LLMCLI_API_KEY":
+                _say(f"note: LLMCLI_API_KEY is set and takes precedence over the keyring for {profile!r}")
+            break
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+@app.command()
+def login(
+    stray: Annotated[list[str] | None, typer.Argument(hidden=True, show_default=False)] = None,
+    profile: o.Profile = None,
+    base_url: o.BaseUrl = None,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="Store the key without checking it with GET /models.")
+    ] = False,
+    transport: o.Transport = None,
+    timeout: o.Timeout = None,
+    max_retries: o.MaxRetries = None,
+    debug: o.Debug = False,
+) -> None:
+    """Store a profile's key in the OS keyring (read from a hidden prompt, or from stdin in a pipe)."""
+    from .. import keystore
+
+    if stray:
+        # Likely the key itself: say so without repeating it.
+        raise UsageError(
+            "`auth login` takes no arguments: a key never goes on the command line",
+            hint="type it at the prompt or pipe it in; if you typed a key here, it is now in your shell "
+            "history: remove it there, or revoke the key",
+        )
+    settings = load_settings(
+        profile=profile,
+        base_url=base_url,
+        transport=transport,
+        timeout=timeout,
+        max_retries=max_retries,
+        debug=debug,
+    )
+    name = check_profile_name(settings.profile)
+    config_allows = bool(settings.config and settings.config.data.get("allow_plaintext_keyring") is True)
+    allow_plaintext = keystore.plaintext_allowed(config_allows)
+    # No keyring to store in (a headless box)? Say so before the user types or pipes the key.
+    keystore.check_usable(allow_plaintext=allow_plaintext)
+    key = read_key(name)
+    remember_secret(key)  # from here on, any text llmcli shows is scrubbed of it
+    host = None
+    if not no_verify:
+        host = _verify(settings, key)
+    backend = keystore.store(name, key, allow_plaintext=allow_plaintext)
+    set_marker(name, True)
+    checked = f"; the server at {host} accepted it" if host else " (not verified: --no-verify)"
+    _say(f"key {mask(key)} for profile {name!r} stored in the OS keyring ({backend}){checked}")
+    _env_notes(name)
+
+
+def _verify(settings, key: str) -> str:
+    """GET /models with the key through the profile's transport; raises (and nothing is stored) on failure."""
+    client = make_transport(settings, ResolvedKey(key, "login"))
+    try:
+        client.list_models()
+    except AuthFailed as exc:
+        exc.hint = (
+            "nothing was stored; check that the key belongs to this server (-P PROFILE or --base-url URL), "
+            "or store it unchecked with --no-verify"
+        )
+        raise
+    except TransportError as exc:
+        exc.hint = f"{exc.hint}; the key was not stored (--no-verify stores it without checking)"
+        raise
+    finally:
+        client.close()
+    from ..transport.base import host_of
+
+    return host_of(settings.base_url)
+
+
+@app.command()
+def logout(profile: o.Profile = None) -> None:
+    """Remove a profile's key from the OS keyring (no key stored: says so, exit 0)."""
+    from .. import keystore
+
+    name = selected_profile(profile, load_config_file())
+    removed, backend = keystore.delete(name)
+    set_marker(name, False)
+    if removed:
+        _say(f"key for profile {name!r} removed from the OS keyring ({backend})")
+    else:
+        _say(f"no key stored for profile {name!r} in the OS keyring ({backend}); nothing to remove")
+    for env_name in ENV_KEYS:
+        if os.environ.get(env_name, "").strip():
+            _say(f"note: {env_name} is still set in the environment")
+
+
+@app.command()
+def status(
+    profile: o.Profile = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every profile in the config file.")] = False,
+    check: Annotated[
+        bool, typer.Option("--check", help="Ask the server (GET /models) whether it accepts the key.")
+    ] = False,
+    base_url: o.BaseUrl = None,
+    transport: o.Transport = None,
+    timeout: o.Timeout = None,
+    max_retries: o.MaxRetries = None,
+    debug: o.Debug = False,
+) -> None:
+    """Where each profile's key comes from, masked; exit 0 when every profile asked has a key."""
+    if profile and all_:
+        raise UsageError("--profile and --all exclude each other")
+    config = load_config_file()
+    if all_:
+        names = sorted(set(config.profiles) | {config.default_profile or DEFAULT_PROFILE})
+    else:
+        names = [selected_profile(profile, config)]
+    lines: list[str] = []
+    missing: list[str] = []
+    refused: list[str] = []
+    failed: list[TransportError] = []
+    for name in names:
+        settings = load_settings(
+            profile=name,
+            base_url=base_url,
+            transport=transport,
+            timeout=timeout,
+            max_retries=max_retries,
+            debug=debug,
+        )
+        key = api_key(settings, quiet=True)
+        if key.key is None:
+            where = f"the keyring ({key.keyring_backend})" if key.keyring_backend else "the keyring"
+            why = key.warning or f"none in the environment (LLMCLI_API_KEY, OPENAI_API_KEY) or {where}"
+            lines.append(f"{name}: no key ({why})")
+            missing.append(name)
+            continue
+        line = f"{name}: {mask(key.key)} from {key.source}"
+        if key.source == "env LLMCLI_API_KEY" and key_marked(settings):
+            line += " (overrides the key stored in the keyring)"
+        elif key.warning:
+            line += f" (warning: {key.warning})"
+        if check:
+            line += "; " + _check(settings, key, refused, failed)
+        lines.append(line)
+    from ..render.sink import write_out
+
+    # Server text (--check) may echo a key back: scrub before it reaches stdout.
+    write_out(sys.stdout.buffer, scrub("\n".join(lines) + "\n").encode("utf-8"))
+    if missing:
+        who = ", ".join(repr(n) for n in missing)
+        _say(
+            f"no key for profile {who}: store one with `llmcli auth login -P {missing[0]}`, or set LLMCLI_API_KEY"
+        )
+    if refused:
+        _say(f"the server refused the key of profile {', '.join(repr(n) for n in refused)}")
+    if missing or refused:
+        raise typer.Exit(int(ExitCode.AUTH))
+    if failed:
+        _say(f"could not check: {failed[0].message}")
+        raise typer.Exit(int(failed[0].exit_code))
+
+
+def _check(settings, key: ResolvedKey, refused: list[str], failed: list[TransportError]) -> str:
+    from ..transport.base import host_of
+
+    host = host_of(settings.base_url)
+    client = make_transport(settings, key)
+    try:
+        client.list_models()
+    except AuthFailed as exc:
+        refused.append(settings.profile)
+        said = f": {exc.server_message}" if exc.server_message else ""
+        return f"refused by {host} (HTTP {exc.status}){said}"
+    except TransportError as exc:
+        failed.append(exc)
+        return f"not checked ({exc.message})"
+    finally:
+        client.close()
+    return f"accepted by {host}"

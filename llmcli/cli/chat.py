@@ -1,0 +1,120 @@
+"""`llmcli chat`: the interactive REPL (or one message per line when stdin is not a terminal)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from . import history as h
+from . import options as o
+from .ask import _choose_sink
+from .common import build_request, load_settings, make_transport, pick_model, warn
+
+
+def chat(
+    model: o.Model = None,
+    system: o.System = None,
+    temperature: o.Temperature = None,
+    top_p: o.TopP = None,
+    max_tokens: o.MaxTokens = None,
+    stop: o.Stop = None,
+    seed: o.Seed = None,
+    option: o.Option = None,
+    continue_: h.Continue = False,
+    conversation: h.ConversationRef = None,
+    no_save: h.NoSave = False,
+    no_stream: Annotated[
+        bool, typer.Option("--no-stream", help="Non-streaming requests.", rich_help_panel=o.OUT)
+    ] = False,
+    plain: Annotated[
+        bool, typer.Option("--plain", help="Plain text answers even on a terminal.", rich_help_panel=o.OUT)
+    ] = False,
+    markdown: Annotated[
+        bool,
+        typer.Option(
+            "--markdown", help="Render markdown even when stdout is not a terminal.", rich_help_panel=o.OUT
+        ),
+    ] = False,
+    no_reasoning: Annotated[
+        bool,
+        typer.Option(
+            "--no-reasoning", help="Do not show the model's reasoning on stderr.", rich_help_panel=o.OUT
+        ),
+    ] = False,
+    vi: Annotated[
+        bool, typer.Option("--vi", help="Vi key bindings for line editing.", rich_help_panel=o.OUT)
+    ] = False,
+    profile: o.Profile = None,
+    base_url: o.BaseUrl = None,
+    transport: o.Transport = None,
+    timeout: o.Timeout = None,
+    max_retries: o.MaxRetries = None,
+    debug: o.Debug = False,
+) -> int:
+    """Chat in a REPL: each turn sends the whole conversation; every turn is saved to history."""
+    settings = load_settings(
+        profile=profile,
+        base_url=base_url,
+        model=model,
+        transport=transport,
+        timeout=timeout,
+        max_retries=max_retries,
+        debug=debug,
+    )
+    rec, earlier, conv_model = h.open_history(
+        no_save=no_save, continue_=continue_, conversation=conversation, settings=settings
+    )
+    from .common import api_key
+
+    client = make_transport(settings, api_key(settings))
+    try:
+        chosen = conv_model if conv_model and not settings.model else pick_model(settings, client)
+        # The request options given here hold for every turn; /set changes them later.
+        template = build_request(
+            settings,
+            chosen,
+            [],
+            temperature=temperature,
+            top_p=top_p,
+            max_tokens=max_tokens,
+            stop=stop,
+            seed=seed,
+            options=option,
+        )
+        from ..repl.session import ChatSession, Exchange
+
+        # A new chat takes -s or the profile's system prompt; a continued one keeps its own unless -s.
+        if earlier is None:
+            earlier = []
+            kept_system = settings.system
+        else:
+            kept_system = next((m.content for m in earlier if m.role == "system"), None)
+        system_prompt = system if system is not None else kept_system
+        session = ChatSession(
+            settings=settings,
+            transport=client,
+            model=chosen,
+            make_sink=lambda: _choose_sink("text", plain, markdown=markdown, reasoning=not no_reasoning),
+            recorder=rec,
+            system=system_prompt,
+            params=template.params,
+            extra=template.extra,
+            stream=not no_stream,
+        )
+        turns = [m for m in earlier if m.role != "system"]
+        for user, answer in zip(turns[0::2], turns[1::2], strict=False):
+            session.exchanges.append(Exchange(user.content, answer.content, "complete"))
+        from ..repl import loop
+
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            return loop.run_terminal(session, vi_mode=vi)
+        return loop.run_lines(session, loop.stdin_lines())
+    finally:
+        client.close()
+        if rec is not None:
+            rec.close()
+
+
+__all__ = ["chat", "warn"]

@@ -1,0 +1,128 @@
+"""Ctrl-C and SIGTERM: the first one stops the answer cleanly, a second one ends the process at once.
+
+Python's default turns SIGINT into a KeyboardInterrupt at whatever bytecode happens to run, which can be
+halfway through writing an escape sequence to the terminal or through a sink's bookkeeping. Here a
+turn runs *shielded*: a signal is only recorded, and raised (as KeyboardInterrupt, a BaseException, so
+no library's `except Exception` swallows it or retries on it) at the next point where the turn waits
+for the network — the only places that are `interruptible()`. Waiting is where a turn spends its time,
+so the answer still stops at once; outside a turn a signal raises immediately, as usual.
+
+A second signal while the first is being handled (the turn is settling the screen, the process is
+ending, or it is stuck writing to a reader that does not read) exits on the spot with 128 + signal
+number. Outside a turn (a REPL waiting at its prompt) every signal is an ordinary KeyboardInterrupt.
+
+Standard library only: `__main__` installs the handlers before anything else is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class _State:
+    def __init__(self) -> None:
+        self.received: int | None = None  # the first signal since the last reset()
+        self.shielded = 0  # > 0: a signal is recorded, raised at the next interruptible point
+
+
+_state = _State()
+
+
+def install() -> None:
+    """Handle SIGINT and SIGTERM as described above (leaves a signal alone that the parent ignores)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            if signal.getsignal(sig) is signal.SIG_IGN:
+                continue  # e.g. a background job started with SIGINT ignored: keep it that way
+            signal.signal(sig, _handler)
+        except (ValueError, OSError):  # not the main thread (embedded use)
+            pass
+
+
+def _handler(signum: int, frame: object) -> None:
+    if _state.received is not None and _state.shielded:
+        _exit_now(signum)  # the first one is being dealt with (the screen settled, the process ending)
+    _state.received = signum
+    if _state.shielded == 0:
+        raise KeyboardInterrupt
+
+
+def _exit_now(signum: int) -> None:
+    # Give the terminal back its cursor (a live display hides it) and a fresh line, then leave: nothing
+    # else runs. The write happens aside, so a terminal that does not take output (paused with Ctrl-S)
+    # cannot hold the exit.
+    helper = threading.Thread(target=_restore_terminal, daemon=True)
+    helper.start()
+    helper.join(0.2)
+    os._exit(128 + signum)
+
+
+def _restore_terminal() -> None:
+    for fd in (1, 2):
+        try:
+            if os.isatty(fd):
+                os.write(fd, b"\x1b[?25h\n")
+                return
+        except OSError:
+            pass
+
+
+def received() -> int | None:
+    """The signal number that interrupted the current turn, if one did."""
+    return _state.received
+
+
+def exit_code(default: int = 130) -> int:
+    return 128 + _state.received if _state.received is not None else default
+
+
+def reset() -> None:
+    """A new turn begins (the REPL runs many): the next signal is a first one again."""
+    _state.received = None
+
+
+@contextmanager
+def shielded() -> Iterator[None]:
+    """Signals inside only set the flag; `interruptible()` regions inside raise it."""
+    _state.shielded += 1
+    try:
+        yield
+    finally:
+        _state.shielded -= 1
+
+
+@contextmanager
+def interruptible() -> Iterator[None]:
+    """Inside a shielded region: here a signal raises at once, and one that came meanwhile raises now."""
+    saved = _state.shielded
+    _state.shielded = 0
+    try:
+        if _state.received is not None:
+            raise KeyboardInterrupt
+        yield
+    finally:
+        _state.shielded = saved
+
+
+def interruptible_iter(items: Iterable[T]) -> Iterator[T]:
+    """Iterate `items`, interruptible while waiting for each next item, shielded while the caller works."""
+    it = iter(items)
+    while True:
+        with interruptible():
+            try:
+                item = next(it)
+            except StopIteration:
+                return
+        yield item
+
+
+def hold() -> None:
+    """The work is done (the process is exiting): from now on a signal is only recorded."""
+    _state.shielded += 1

@@ -1,0 +1,98 @@
+"""The schema, as an ordered list of migrations. Append only: never edit one that has shipped.
+
+Each migration is a list of single SQL statements (run one by one inside one `BEGIN IMMEDIATE`
+transaction: `executescript` would commit on its own). Version N is `MIGRATIONS[N - 1]`; the versions
+applied to a file are rows of `schema_migrations`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+STATUSES = ("complete", "length", "interrupted", "error", "cut")
+ROLES = ("system", "user", "assistant")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+_STATUS_LIST = ", ".join(f"'{s}'" for s in STATUSES)
+_ROLE_LIST = ", ".join(f"'{r}'" for r in ROLES)
+
+# v1: conversations and their messages.
+_V1 = (
+    """
+    CREATE TABLE conversations (
+        id       TEXT PRIMARY KEY,
+        title    TEXT NOT NULL DEFAULT '',
+        created  TEXT NOT NULL,          -- ISO 8601 UTC
+        updated  TEXT NOT NULL,
+        profile  TEXT,
+        host     TEXT,                   -- host[:port] of the base URL: never userinfo, path or query
+        model    TEXT                    -- the model of the latest answer
+    )
+    """,
+    "CREATE INDEX conversations_by_updated ON conversations (updated, id)",
+    f"""
+    CREATE TABLE messages (
+        id                INTEGER PRIMARY KEY AUTOINCREMENT,
+        conversation_id   TEXT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        role              TEXT NOT NULL CHECK (role IN ({_ROLE_LIST})),
+        content           TEXT NOT NULL DEFAULT '',
+        reasoning         TEXT NOT NULL DEFAULT '',
+        model             TEXT,
+        params            TEXT,          -- JSON: the request's parameters (user turns)
+        status            TEXT NOT NULL DEFAULT 'complete' CHECK (status IN ({_STATUS_LIST})),
+        error             TEXT,
+        finish_reason     TEXT,
+        prompt_tokens     INTEGER,
+        completion_tokens INTEGER,
+        total_tokens      INTEGER,
+        usage_estimated   INTEGER NOT NULL DEFAULT 0,
+        ttft_s            REAL,
+        total_s           REAL,
+        tokens_per_s      REAL,
+        created           TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX messages_by_conversation ON messages (conversation_id, id)",
+)
+
+# v2: full-text search over message text, kept in step with `messages` by triggers.
+_V2 = (
+    """
+    CREATE VIRTUAL TABLE messages_fts USING fts5 (
+        content, content = 'messages', content_rowid = 'id',
+        tokenize = 'porter unicode61 remove_diacritics 2'
+    )
+    """,
+    """
+    CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
+    END
+    """,
+    """
+    CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+    END
+    """,
+    """
+    CREATE TRIGGER messages_fts_update AFTER UPDATE OF content ON messages BEGIN
+        INSERT INTO messages_fts (messages_fts, rowid, content) VALUES ('delete', old.id, old.content);
+        INSERT INTO messages_fts (rowid, content) VALUES (new.id, new.content);
+    END
+    """,
+    # index what earlier versions stored
+    "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "conversations and messages", _V1),
+    Migration(2, "full-text search", _V2),
+)
+
+LATEST = MIGRATIONS[-1].version
