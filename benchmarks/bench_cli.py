@@ -180,6 +180,7 @@ class Case:
     argv: list[str]
     check: Check
     runs: list[Run] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def walls(self) -> list[float]:
@@ -199,7 +200,7 @@ class Case:
 
 
 def execute(case: Case, env: dict[str, str], stderr_notes: dict[str, bytes]) -> Run:
-    run = run_once(case.argv, env)
+    run = run_once(case.argv, {**env, **case.extra_env})
     problem = None if run.rc == 0 else f"exit status {run.rc}"
     if problem is None:
         problem = case.check(run)
@@ -312,7 +313,7 @@ def verdict(ok: bool) -> str:
 
 
 def startup_report(
-    floor: Case, httpx_base: Case, llm_cases: list[Case], oneshot_base: Case, oneshot: Case
+    floor: Case, httpx_base: Case, llm_cases: list[Case], oneshot_base: Case, oneshots: list[Case]
 ) -> str:
     headers = ["case", "median ms", "min ms", "peak RSS MB", "x floor", "x baseline", "target (x baseline)"]
     rows = []
@@ -344,18 +345,19 @@ def startup_report(
             "",
         ]
     )
-    r = oneshot.median / oneshot_base.median
-    rows.append(
-        [
-            oneshot.label,
-            ms(oneshot.median),
-            ms(oneshot.best),
-            f"{oneshot.rss_mb:.1f}",
-            f"{oneshot.median / floor.median:.2f}",
-            f"{r:.2f}",
-            f"<= {STARTUP_TARGET}: {verdict(r <= STARTUP_TARGET)}",
-        ]
-    )
+    for oneshot in oneshots:
+        r = oneshot.median / oneshot_base.median
+        rows.append(
+            [
+                oneshot.label,
+                ms(oneshot.median),
+                ms(oneshot.best),
+                f"{oneshot.rss_mb:.1f}",
+                f"{oneshot.median / floor.median:.2f}",
+                f"{r:.2f}",
+                f"<= {STARTUP_TARGET}: {verdict(r <= STARTUP_TARGET)}",
+            ]
+        )
     note = (
         "x floor = median / median of `python -c pass`; x baseline = llmcli median / its baseline's median\n"
         "(startup rows: the `import httpx` script; one-shot row: the httpx one-shot script)."
@@ -467,7 +469,15 @@ def main(argv: list[str] | None = None) -> int:
                 [LLMCLI, "ask", "--no-stream", "--base-url", srv.url, "-m", MODEL, "hi"],
                 expect_exact(_corpus.ONESHOT_TEXT),
             )
-            measure([oneshot_base, oneshot], n, env, stderr_notes, "one-shot")
+            # The same request as the baseline does it: a key in the environment (no keyring look-up)
+            # and no history write. The row above is what a keyless user with history on pays.
+            oneshot_lean = Case(
+                "llmcli ask --no-stream --no-save, key in env",
+                [LLMCLI, "ask", "--no-stream", "--no-save", "--base-url", srv.url, "-m", MODEL, "hi"],
+                expect_exact(_corpus.ONESHOT_TEXT),
+                extra_env={"LLMCLI_API_KEY": "sk-bench-not-checked"},
+            )
+            measure([oneshot_base, oneshot, oneshot_lean], n, env, stderr_notes, "one-shot")
 
         # -- streaming -----------------------------------------------------------------------------
         groups: list[StreamGroup] = []
@@ -494,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print("== Startup and one-shot (wall time from spawn to exit) ==")
-    print(startup_report(floor, httpx_base, [version_case, help_case], oneshot_base, oneshot))
+    print(startup_report(floor, httpx_base, [version_case, help_case], oneshot_base, [oneshot, oneshot_lean]))
     print()
     print(
         f"== Streaming to a pipe (token = one SSE content chunk, ~{groups[-1].chars / groups[-1].tokens:.1f} chars; "

@@ -112,14 +112,23 @@ def interruptible() -> Iterator[None]:
 
 
 def interruptible_iter(items: Iterable[T]) -> Iterator[T]:
-    """Iterate `items`, interruptible while waiting for each next item, shielded while the caller works."""
+    """Iterate `items`, interruptible while waiting for each next item, shielded while the caller works.
+
+    The same as `with interruptible(): next(it)` per item, written out: this runs once per token.
+    """
     it = iter(items)
+    state = _state
     while True:
-        with interruptible():
-            try:
-                item = next(it)
-            except StopIteration:
-                return
+        saved = state.shielded
+        state.shielded = 0
+        try:
+            if state.received is not None:
+                raise KeyboardInterrupt
+            item = next(it)
+        except StopIteration:
+            return
+        finally:
+            state.shielded = saved
         yield item
 
 

@@ -89,6 +89,7 @@ def _exchange(
 ) -> Outcome:
     out = Outcome(model=request.model)
     text_parts: list[str] = []
+    text_blocks: list[str] = []
     reasoning_parts: list[str] = []
     started = clock()
     first: float | None = None
@@ -107,10 +108,13 @@ def _exchange(
         try:
             # Connecting, retry waits and waiting for the next piece are interruptible; the sink is not.
             for event in interrupts.interruptible_iter(events):
-                if isinstance(event, TextDelta):
+                if type(event) is TextDelta:
                     if first is None:
                         first = clock()
                     text_parts.append(event.text)
+                    if len(text_parts) >= 512:  # keep memory flat on long answers: few large strings
+                        text_blocks.append("".join(text_parts))
+                        text_parts.clear()
                     sink.text(event.text)
                 elif isinstance(event, ReasoningDelta):
                     if first is None:
@@ -144,7 +148,7 @@ def _exchange(
         out.status, out.error = ERROR, exc
     finally:
         ended = clock()
-        out.content = "".join(text_parts)
+        out.content = "".join(text_blocks) + "".join(text_parts)
         out.reasoning = "".join(reasoning_parts)
         if not isinstance(out.error, OutputClosed | OutputError):
             try:

@@ -96,6 +96,9 @@ def chunk_events(chunk: Any, tracker: StreamTracker | None = None) -> Iterator[C
 
     With a tracker, the model id is reported only when it changes, not once per chunk.
     """
+    if type(chunk) is dict:
+        yield from _dict_chunk_events(chunk, tracker)
+        return
     model = _get(chunk, "model")
     if model and (tracker is None or model != tracker.model):
         if tracker is not None:
@@ -120,6 +123,34 @@ def chunk_events(chunk: Any, tracker: StreamTracker | None = None) -> Iterator[C
             if reason:
                 yield Finished(str(reason), model)
     usage = _get(chunk, "usage")
+    if usage:
+        yield usage_from(usage)
+
+
+def _dict_chunk_events(chunk: dict, tracker: StreamTracker | None) -> Iterator[ChatEvent]:
+    """chunk_events for parsed JSON, written out: it runs once per token of every answer."""
+    model = chunk.get("model")
+    if model and (tracker is None or model != tracker.model):
+        if tracker is not None:
+            tracker.model = model
+        yield ModelSeen(model)
+    choices = chunk.get("choices")
+    if choices and type(choices) is list:
+        for choice in choices:
+            if type(choice) is not dict or (choice.get("index") or 0) != 0:
+                continue
+            delta = choice.get("delta")
+            if type(delta) is dict:
+                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+                if reasoning and type(reasoning) is str:
+                    yield ReasoningDelta(reasoning)
+                content = delta.get("content")
+                if content and type(content) is str:
+                    yield TextDelta(content)
+            reason = choice.get("finish_reason")
+            if reason:
+                yield Finished(str(reason), model)
+    usage = chunk.get("usage")
     if usage:
         yield usage_from(usage)
 
@@ -158,6 +189,8 @@ def result_from_completion(body: Any) -> ChatResult:
 
 def stream_error_from(data: Any) -> str | None:
     """The message of an error object sent inside a stream, or None when `data` is not one."""
+    if type(data) is dict and "error" not in data:
+        return None  # the hot path: an ordinary chunk
     if isinstance(data, Mapping) and data.get("error"):
         err = data["error"]
         if isinstance(err, Mapping):
