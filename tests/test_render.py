@@ -390,7 +390,9 @@ def test_screen_and_scrollback_equal_a_one_shot_render(doc, data):
     chunks = [doc[a:b] for a, b in zip([0, *cuts], [*cuts, len(doc)], strict=True)]
     got, sink = run_sink_in_pty(chunks, 70, 12, pause=lambda i: time.sleep(0.001) if i % 5 == 0 else None)
     assert emulate(got, 70, 12) == oneshot_on_screen(doc, 70, 12)
-    assert got.count(b"\x1b[?25l") == got.count(b"\x1b[?25h") == 1  # the cursor comes back
+    # The cursor comes back. (When the whole answer reaches the painter together with the end, no live
+    # region is ever started, so there is nothing to hide: zero of each is right too.)
+    assert got.count(b"\x1b[?25l") == got.count(b"\x1b[?25h") <= 1
 
 
 def test_the_live_region_never_outgrows_the_screen():
