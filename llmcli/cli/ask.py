@@ -11,7 +11,8 @@ import typer
 from ..errors import UsageError
 from . import history as h
 from . import options as o
-from .common import build_request, load_settings, make_transport, pick_model, stdout_is_tty, warn
+from .common import build_request, load_settings, stdout_is_tty, warn
+from .context import exchange_context
 
 
 def read_prompt(args: list[str], stdin=None) -> str:
@@ -121,22 +122,14 @@ def ask(
         max_retries=max_retries,
         debug=debug,
     )
-    rec, earlier, conv_model = h.open_history(
-        no_save=no_save, continue_=continue_, conversation=conversation, settings=settings
-    )
-    from .common import api_key
-
-    key = api_key(settings)
-    client = make_transport(settings, key)
-    try:
-        # a continued conversation keeps its model unless one is configured or given
-        chosen = conv_model if conv_model and not settings.model else pick_model(settings, client)
+    with exchange_context(settings, no_save=no_save, continue_=continue_, conversation=conversation) as ctx:
+        rec = ctx.recorder
         messages, system_prompt = h.compose_messages(
-            text, system=system, default_system=settings.system, earlier=earlier
+            text, system=system, default_system=settings.system, earlier=ctx.earlier
         )
         request = build_request(
             settings,
-            chosen,
+            ctx.model,
             messages,
             temperature=temperature,
             top_p=top_p,
@@ -154,16 +147,12 @@ def ask(
                 system=system_prompt,
                 profile=settings.profile,
                 base_url=settings.base_url,
-                model=chosen,
+                model=ctx.model,
                 params={**request.params, **request.extra},
             )
-        outcome = run_turn(client, request, sink, stream=not no_stream)
+        outcome = run_turn(ctx.client, request, sink, stream=not no_stream)
         if rec is not None:  # and the answer as it ended, before anything else can interrupt
             rec.finish(outcome)
-    finally:
-        client.close()
-        if rec is not None:
-            rec.close()
     _report(
         outcome,
         fmt=fmt,

@@ -7,10 +7,12 @@ from typing import Annotated
 
 import typer
 
+from ..errors import UsageError
 from . import history as h
 from . import options as o
 from .ask import _choose_sink
-from .common import build_request, load_settings, make_transport, pick_model, warn
+from .common import build_request, load_settings, warn
+from .context import exchange_context
 
 
 def chat(
@@ -54,6 +56,8 @@ def chat(
     debug: o.Debug = False,
 ) -> int:
     """Chat in a REPL: each turn sends the whole conversation; every turn is saved to history."""
+    if plain and markdown:
+        raise UsageError("--plain and --markdown exclude each other", hint="give one of them")
     settings = load_settings(
         profile=profile,
         base_url=base_url,
@@ -63,14 +67,8 @@ def chat(
         max_retries=max_retries,
         debug=debug,
     )
-    rec, earlier, conv_model = h.open_history(
-        no_save=no_save, continue_=continue_, conversation=conversation, settings=settings
-    )
-    from .common import api_key
-
-    client = make_transport(settings, api_key(settings))
-    try:
-        chosen = conv_model if conv_model and not settings.model else pick_model(settings, client)
+    with exchange_context(settings, no_save=no_save, continue_=continue_, conversation=conversation) as ctx:
+        rec, earlier, client, chosen = ctx.recorder, ctx.earlier, ctx.client, ctx.model
         # The request options given here hold for every turn; /set changes them later.
         template = build_request(
             settings,
@@ -111,10 +109,6 @@ def chat(
         if sys.stdin.isatty() and sys.stdout.isatty():
             return loop.run_terminal(session, vi_mode=vi)
         return loop.run_lines(session, loop.stdin_lines())
-    finally:
-        client.close()
-        if rec is not None:
-            rec.close()
 
 
 __all__ = ["chat", "warn"]

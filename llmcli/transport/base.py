@@ -249,17 +249,45 @@ class StreamTracker:
             hint="the partial answer is kept; try again, or --no-stream",
         )
 
+    def no_answer(self) -> IncompleteAnswer:
+        return IncompleteAnswer(
+            f"the server at {self.host} closed the stream without sending an answer",
+            reason="cut",
+            host=self.host,
+            hint="try again, or --no-stream",
+        )
+
+    def broken(self, detail: str) -> IncompleteAnswer:
+        """The connection failed while the stream was being read."""
+        return self.cut(detail) if self.saw_data else self.no_answer()
+
+    def stalled(self, timeout: float) -> TransportError:
+        """--timeout passed without progress: before the answer began that is a timeout (6), after, a stall (7)."""
+        if not self.saw_data:
+            return network_error(self.host, TimeoutError("Timeout"), timeout=timeout)
+        return IncompleteAnswer(
+            f"the answer from {self.host} stalled: nothing new for {timeout:g} s",
+            reason="cut",
+            host=self.host,
+            hint="the partial answer is kept; raise --timeout for slow servers",
+        )
+
     def finish(self) -> None:
         """Call when the stream ended without an exception."""
         if not self.saw_data:
-            raise IncompleteAnswer(
-                f"the server at {self.host} closed the stream without sending an answer",
-                reason="cut",
-                host=self.host,
-                hint="try again, or --no-stream",
-            )
+            raise self.no_answer()
         if not (self.saw_done or self.saw_finish):
             raise self.cut("no [DONE] and no finish_reason")
+
+
+def not_json(host: str, what: str, content_type: str = "") -> IncompleteAnswer:
+    kind = f" ({content_type})" if content_type else ""
+    return IncompleteAnswer(
+        f"{host} sent {what} that is not JSON{kind}",
+        reason="cut",
+        host=host,
+        hint="check the base URL (`llmcli config show`)",
+    )
 
 
 def parse_json_chunk(data: str, tracker: StreamTracker) -> Any:

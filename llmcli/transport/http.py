@@ -24,6 +24,7 @@ from .base import (
     json_error_on_stream,
     model_infos,
     network_error,
+    not_json,
     parse_json_chunk,
     result_from_completion,
     server_message,
@@ -146,7 +147,9 @@ class HttpTransport:
             return
 
         pump = BytePump(
-            response.iter_bytes, timeout=self.config.timeout, on_stall=lambda: self._stalled(tracker)
+            response.iter_bytes,
+            timeout=self.config.timeout,
+            on_stall=lambda: tracker.stalled(self.config.timeout),
         )
         try:
             for sse in EventSource(_PumpedResponse(response, pump)).iter_sse():
@@ -167,30 +170,13 @@ class HttpTransport:
                         pump.progress()
                     yield event
         except httpx.TimeoutException:
-            raise self._stalled(tracker) from None
+            raise tracker.stalled(self.config.timeout) from None
         except httpx.HTTPError as exc:
-            if not tracker.saw_data:
-                raise IncompleteAnswer(
-                    f"the server at {self.host} closed the stream without sending an answer",
-                    reason="cut",
-                    host=self.host,
-                    hint="try again, or --no-stream",
-                ) from None
-            raise tracker.cut(type(exc).__name__) from None
+            raise tracker.broken(type(exc).__name__) from None
         finally:
             pump.close()
             response.close()
         tracker.finish()
-
-    def _stalled(self, tracker: StreamTracker) -> Exception:
-        if not tracker.saw_data:
-            return network_error(self.host, TimeoutError("Timeout"), timeout=self.config.timeout)
-        return IncompleteAnswer(
-            f"the answer from {self.host} stalled: nothing new for {self.config.timeout:g} s",
-            reason="cut",
-            host=self.host,
-            hint="the partial answer is kept; raise --timeout for slow servers",
-        )
 
     def _not_a_stream(
         self, response: httpx.Response, ctype: str, tracker: StreamTracker
@@ -233,12 +219,7 @@ class HttpTransport:
         try:
             data = response.json()
         except ValueError:
-            raise IncompleteAnswer(
-                f"{self.host} sent a response that is not JSON ({ctype or 'no content type'})",
-                reason="cut",
-                host=self.host,
-                hint="check the base URL (`llmcli config show`)",
-            ) from None
+            raise not_json(self.host, "a response", ctype or "no content type") from None
         message = stream_error_from(data)
         if message is not None:
             raise json_error_on_stream(self.host, message)
@@ -257,12 +238,7 @@ class HttpTransport:
         try:
             return model_infos(response.json())
         except (ValueError, AttributeError):
-            raise IncompleteAnswer(
-                f"{self.host} sent a model list that is not JSON",
-                reason="cut",
-                host=self.host,
-                hint="check the base URL (`llmcli config show`)",
-            ) from None
+            raise not_json(self.host, "a model list") from None
 
     def close(self) -> None:
         self._client.close()

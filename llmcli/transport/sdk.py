@@ -15,7 +15,7 @@ import openai
 
 from .. import __version__
 from ..core.types import ChatEvent, ChatRequest, ChatResult, ModelInfo
-from ..errors import IncompleteAnswer, TransportError
+from ..errors import IncompleteAnswer
 from .base import (
     RETRYABLE_STATUS,
     StreamTracker,
@@ -26,6 +26,7 @@ from .base import (
     json_error_on_stream,
     model_infos,
     network_error,
+    not_json,
     result_from_completion,
     server_message,
     stream_error_from,
@@ -149,7 +150,9 @@ class SdkTransport:
         tail = bytearray()
         original_iter_bytes = stream.response.iter_bytes
         pump = BytePump(
-            original_iter_bytes, timeout=self.config.timeout, on_stall=lambda: self._stalled(tracker)
+            original_iter_bytes,
+            timeout=self.config.timeout,
+            on_stall=lambda: tracker.stalled(self.config.timeout),
         )
 
         def pumped_bytes(*args: Any, **kw: Any) -> Iterator[bytes]:
@@ -165,16 +168,9 @@ class SdkTransport:
                         pump.progress()
                     yield event
         except openai.APITimeoutError:
-            raise self._stalled(tracker) from None
+            raise tracker.stalled(self.config.timeout) from None
         except openai.APIConnectionError as exc:
-            if not tracker.saw_data:
-                raise IncompleteAnswer(
-                    f"the server at {self.host} closed the stream without sending an answer",
-                    reason="cut",
-                    host=self.host,
-                    hint="try again, or --no-stream",
-                ) from None
-            raise tracker.cut(type(exc.__cause__ or exc).__name__) from None
+            raise tracker.broken(type(exc.__cause__ or exc).__name__) from None
         except openai.APIError as exc:
             raise tracker.error_event(exc.message) from None
         except ValueError as exc:  # json.JSONDecodeError from a malformed data line
@@ -185,16 +181,6 @@ class SdkTransport:
         if b"[DONE]" in tail:
             tracker.saw_done = tracker.saw_data = True
         tracker.finish()
-
-    def _stalled(self, tracker: StreamTracker) -> TransportError:
-        if not tracker.saw_data:
-            return network_error(self.host, TimeoutError("Timeout"), timeout=self.config.timeout)
-        return IncompleteAnswer(
-            f"the answer from {self.host} stalled: nothing new for {self.config.timeout:g} s",
-            reason="cut",
-            host=self.host,
-            hint="the partial answer is kept; raise --timeout for slow servers",
-        )
 
     def complete(self, request: ChatRequest) -> ChatResult:
         kwargs = self._kwargs(request.body(stream=False))
@@ -207,19 +193,9 @@ class SdkTransport:
                 completion = raw.parse()
             except ValueError:
                 ctype = raw.http_response.headers.get("content-type", "")
-                raise IncompleteAnswer(
-                    f"{self.host} sent a response that is not JSON ({ctype or 'no content type'})",
-                    reason="cut",
-                    host=self.host,
-                    hint="check the base URL (`llmcli config show`)",
-                ) from None
+                raise not_json(self.host, "a response", ctype or "no content type") from None
             if isinstance(completion, str | bytes):
-                raise IncompleteAnswer(
-                    f"{self.host} sent a response that is not JSON",
-                    reason="cut",
-                    host=self.host,
-                    hint="check the base URL (`llmcli config show`)",
-                )
+                raise not_json(self.host, "a response")
             message = stream_error_from({"error": _get(completion, "error")})
             if message is not None:
                 raise json_error_on_stream(self.host, message)
@@ -247,12 +223,7 @@ class SdkTransport:
         try:
             return model_infos(page.http_response.json())
         except (ValueError, AttributeError):
-            raise IncompleteAnswer(
-                f"{self.host} sent a model list that is not JSON",
-                reason="cut",
-                host=self.host,
-                hint="check the base URL (`llmcli config show`)",
-            ) from None
+            raise not_json(self.host, "a model list") from None
 
     def close(self) -> None:
         self._client.close()
