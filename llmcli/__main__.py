@@ -47,6 +47,20 @@ def _usage_error(exc) -> None:
         pass
 
 
+def _internal_error(exc: BaseException, debug: bool) -> int:
+    from .errors import ExitCode
+
+    if debug:
+        import traceback
+
+        _say(traceback.format_exc().rstrip())
+    _say(
+        f"llmcli: internal error: {type(exc).__name__}: {exc} — this is a bug in llmcli; "
+        f"please report it with the output of the same command with --debug at {REPORT_URL}"
+    )
+    return ExitCode.INTERNAL
+
+
 def run(argv: list[str]) -> int:
     from .core.credentials import remember_secret
     from .errors import ExitCode, Interrupted, LlmcliError, OutputClosed
@@ -61,7 +75,9 @@ def run(argv: list[str]) -> int:
         from typer.main import get_command
 
         from .cli.app import app
+        from .cli.common import lift_global_options
 
+        argv = lift_global_options(argv)
         command = get_command(app)
         rv = command.main(args=argv, prog_name="llmcli", standalone_mode=False)
         return rv if isinstance(rv, int) else 0
@@ -85,25 +101,51 @@ def run(argv: list[str]) -> int:
             line += f" — {exc.hint}"
         _say(line)
         return int(exc.exit_code)
+    except OSError as exc:
+        if not isinstance(sys.stdout, _ClosedStdout):
+            return _internal_error(exc, debug)
+        _say(
+            "llmcli: error: cannot write to stdout: stdout is closed — run it with stdout open or redirected"
+        )
+        return ExitCode.INTERNAL
     except Exception as exc:
         if isinstance(exc.__cause__, KeyboardInterrupt):  # the CLI parser turned a signal into "Abort"
             return interrupts.exit_code(ExitCode.SIGINT)
         if hasattr(exc, "exit_code") and hasattr(exc, "format_message"):  # the CLI parser's usage errors
             _usage_error(exc)
             return int(exc.exit_code)  # type: ignore[attr-defined]
-        if debug:
-            import traceback
+        return _internal_error(exc, debug)
 
-            _say(traceback.format_exc().rstrip())
-        _say(
-            f"llmcli: internal error: {type(exc).__name__}: {exc} — this is a bug in llmcli; "
-            f"please report it with the output of the same command with --debug at {REPORT_URL}"
-        )
-        return ExitCode.INTERNAL
+
+class _ClosedStdout:
+    """Stands in for stdout when the process was started with it closed (`llmcli ask hi >&-`): every
+    write fails like a write to a bad descriptor, so it is reported as output that could not be written."""
+
+    def __init__(self) -> None:
+        self.buffer = self
+
+    def write(self, data) -> int:
+        import errno
+
+        raise OSError(errno.EBADF, "stdout is closed")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self) -> int:
+        import io
+
+        raise io.UnsupportedOperation("stdout is closed")
 
 
 def main() -> None:
     from . import interrupts
+
+    if sys.stdout is None:
+        sys.stdout = _ClosedStdout()  # type: ignore[assignment]
 
     try:
         code = run(sys.argv[1:])

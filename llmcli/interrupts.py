@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -54,10 +55,55 @@ def _handler(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
 
+_saved_tty: list | None = None  # stdin's terminal modes while keystroke echo is off
+
+
+@contextmanager
+def keyboard_quiet() -> Iterator[None]:
+    """While an answer is drawn, keystrokes (and the terminal's own `^C` echo) must not land in the middle
+    of it: a live region is erased by moving the cursor, and two stray characters at a line's end would
+    shift everything by a line. Echo is turned off on a terminal stdin and always restored."""
+    global _saved_tty
+    try:
+        import termios
+
+        fd = sys.stdin.fileno() if sys.stdin is not None else -1
+        if fd < 0 or not os.isatty(fd) or _saved_tty is not None:
+            yield
+            return
+        saved = termios.tcgetattr(fd)
+        quiet = list(saved)
+        quiet[3] &= ~(termios.ECHO | termios.ECHOCTL)
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+    except (ImportError, OSError, ValueError):
+        yield
+        return
+    _saved_tty = [fd, saved]
+    try:
+        yield
+    finally:
+        _restore_echo()
+
+
+def _restore_echo() -> None:
+    global _saved_tty
+    if _saved_tty is None:
+        return
+    fd, saved = _saved_tty
+    _saved_tty = None
+    try:
+        import termios
+
+        termios.tcsetattr(fd, termios.TCSANOW, saved)
+    except (ImportError, OSError, ValueError):
+        pass
+
+
 def _exit_now(signum: int) -> None:
     # Give the terminal back its cursor (a live display hides it) and a fresh line, then leave: nothing
     # else runs. The write happens aside, so a terminal that does not take output (paused with Ctrl-S)
     # cannot hold the exit.
+    _restore_echo()
     helper = threading.Thread(target=_restore_terminal, daemon=True)
     helper.start()
     helper.join(0.2)

@@ -232,6 +232,9 @@ def _usable(kr: Any, allow_plaintext: bool) -> list[Any]:
     chain = _chain(kr)
     if all(type(b).__module__ == "keyring.backends.fail" for b in chain):
         raise KeyringProblem(_describe_no_keyring(), backend=backend_name(kr))
+    if all(type(b).__module__ == "keyring.backends.null" for b in chain):
+        # Chosen on purpose (PYTHON_KEYRING_BACKEND) to mean "no keyring here": it keeps nothing.
+        raise KeyringProblem("the keyring backend in use (null) keeps nothing", backend=backend_name(kr))
     usable = [b for b in chain if allow_plaintext or not is_plaintext(b)]
     if not usable:
         names = ", ".join(backend_name(b) for b in chain)

@@ -70,7 +70,7 @@ def run_turn(
     in the middle of a sink writing to the terminal, and the sink still settles the screen.
     """
     interrupts.reset()
-    with interrupts.shielded():
+    with interrupts.shielded(), interrupts.keyboard_quiet():
         out = _exchange(transport, request, sink, stream=stream, clock=clock)
         signum = interrupts.received()
         if signum is not None and not isinstance(out.error, Interrupted):

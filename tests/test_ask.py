@@ -212,3 +212,54 @@ def test_closed_pipe_is_quiet_141(cli, server):
     )
     assert proc.stdout.strip() == b"141"
     assert proc.stderr == b""
+
+
+def test_closed_stdout_is_one_clear_error(cli, server):
+    proc = subprocess.run(
+        f"{sys.executable} -m llmcli ask --base-url {server.base_url} -m M hi >&-",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        env=cli.env,
+        timeout=30,
+    )
+    err = proc.stderr.decode()
+    assert proc.returncode == 1
+    assert "cannot write to stdout" in err and err.count("\n") == 1
+    assert_no_traceback(err)
+
+
+@pytest.mark.parametrize("args", [["--temperature", "nan"], ["--top-p", "inf"], ["--temperature", "-inf"]])
+def test_non_finite_numbers_are_usage_errors(cli, server, args):
+    r = cli.ask("-m", "M", *args, "hi")
+    assert r.returncode == 2 and "finite" in r.stderr and server.requests == []
+
+
+def test_option_values_that_are_not_strict_json_are_sent_as_text(cli, server):
+    assert cli.ask("-m", "M", "-o", "x=NaN", "-o", "y=Infinity", "hi").returncode == 0
+    body = server.chat_requests()[-1].body
+    assert body["x"] == "NaN" and body["y"] == "Infinity"
+
+
+def test_stream_false_option_drops_stream_options(cli, server):
+    assert cli.ask("-m", "M", "-o", "stream=false", "hi").returncode == 0
+    body = server.chat_requests()[-1].body
+    assert body["stream"] is False and "stream_options" not in body
+
+
+def test_parent_folders_are_private_even_under_umask_000(tmp_path, server):
+    import stat
+
+    home = tmp_path / "a" / "b" / "home"
+    env = {**clean_env(home)}
+    proc = subprocess.run(
+        f"umask 000; {sys.executable} -m llmcli ask --base-url {server.base_url} -m M hi",
+        shell=True,
+        executable="/bin/bash",
+        capture_output=True,
+        env=env,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    for folder in (tmp_path / "a", tmp_path / "a" / "b", home):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder

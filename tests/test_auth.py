@@ -160,14 +160,26 @@ def test_store_lookup_delete_round_trip_in_memory(use_keyring):
     assert keystore.delete("work")[0] is False
 
 
-def test_null_backend_is_caught_by_the_read_back(use_keyring):
+def test_a_backend_that_keeps_nothing_is_caught_by_the_read_back(use_keyring):
     from keyring.backends.null import Keyring as Null
 
-    use_keyring(Null())
+    class Forgetful(Null):  # like Null, but not recognisable by its module: only the read-back can tell
+        pass
+
+    use_keyring(Forgetful())
     with pytest.raises(keystore.KeyringProblem) as err:
         keystore.store("default", KEY, allow_plaintext=False)
     assert err.value.exit_code == ExitCode.AUTH
     assert "did not keep it" in err.value.message
+
+
+def test_null_backend_is_refused_before_anything_is_asked(use_keyring):
+    from keyring.backends.null import Keyring as Null
+
+    use_keyring(Null())
+    with pytest.raises(keystore.KeyringProblem) as err:
+        keystore.check_usable(allow_plaintext=False)
+    assert "keeps nothing" in err.value.message
     assert keystore.lookup("default") == KeyLookup(None, "null Keyring")  # readable, holds nothing
 
 
@@ -366,7 +378,7 @@ def test_login_on_a_terminal_prompts_without_echo(home, server, kenv, store):
     "backend,expect",
     [
         ("keyring.backends.fail.Keyring", "no OS keyring is available"),
-        ("keyring.backends.null.Keyring", "did not keep it"),
+        ("keyring.backends.null.Keyring", "keeps nothing"),
         ("LockedKeyring", "locked"),
     ],
 )
@@ -378,7 +390,7 @@ def test_login_with_an_unusable_keyring_is_exit_3_with_the_ways_out(cli, server,
         assert way in r.stderr
     assert "key_in_keyring" not in config_text(home)
     assert_no_traceback(r.stderr)
-    if "fail" in backend:  # no keyring at all is found before the key is read or sent anywhere
+    if "fail" in backend or "null" in backend:  # found before the key is read or sent anywhere
         assert server.requests == []
 
 

@@ -257,7 +257,7 @@ WORDS = "one two three four five six seven eight"
 @pytest.mark.parametrize(
     "scenario,rc,status,error_has",
     [
-        (Scenario(text=WORDS, cut_after=2), 7, "cut", "closed before the answer was complete"),
+        (Scenario(text=WORDS, cut_after=2), 7, "cut", "before the answer was complete"),
         (Scenario(text=WORDS, error_after=2, error_message="GPU on fire"), 7, "error", "GPU on fire"),
     ],
     ids=["cut", "error-mid-stream"],

@@ -291,3 +291,18 @@ def test_edit_opens_the_editor(home, server, tmp_path, editor_text):
     assert messages(server)[-1]["content"] == editor_text.strip()
     r.exit()
     assert os.path.exists(home)
+
+
+def test_piped_chat_skips_a_bad_line_and_save_is_private(home, server, tmp_path):
+    target = tmp_path / "t.md"
+    proc = subprocess.run(
+        [sys.executable, "-m", "llmcli", "chat", "--base-url", server.base_url, "-m", "ref-model"],
+        input=b"ok\n\xff\nafter\n/save " + str(target).encode() + b"\n",
+        capture_output=True,
+        env=clean_env(home),
+        timeout=30,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout.decode() == f"{ANSWER}\n{ANSWER}\n"  # the line after the bad one is answered
+    assert "byte offset 3" in proc.stderr.decode()
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600

@@ -226,3 +226,35 @@ def test_resolution_is_pure(tmp_path: Path):
     assert (s.base_url, s.timeout, s.sources["timeout"]) == ("http://p/v1", 9.0, "flag --timeout")
     with pytest.raises(ConfigError):
         resolve(Flags(profile="missing"), {}, cfg)
+
+
+def test_global_options_anywhere(cli, server):
+    """-P, --base-url, --transport, --timeout, --max-retries and --debug before or after any command."""
+    assert (
+        cli(
+            "profile", "add", "p", "--base-url", server.base_url, "-m", "ref-model", "--timeout", "30"
+        ).returncode
+        == 0
+    )
+    assert cli("profile", "add", "q", "--base-url", "http://127.0.0.1:9/v1").returncode == 0
+    r = cli("-P", "p", "ask", "hi")
+    assert r.returncode == 0, r
+    r = cli("ask", "-Pp", "hi", "--debug")
+    assert r.returncode == 0 and "debug:" in r.stderr
+    assert (
+        cli("-P", "q", "profile", "show", "p", "--format", "json").stdout.count("30") == 1
+    )  # profile's own --timeout kept
+    for args in (
+        ["history", "list", "--debug"],
+        ["config", "path", "--debug"],
+        ["profile", "list", "--debug"],
+        ["--debug", "history", "list"],
+        ["auth", "status", "-P", "p", "--debug"],
+    ):
+        r = cli(*args)
+        assert r.returncode in (0, 3), (args, r)  # auth status: 3 = no key, which is right here
+        assert "No such option" not in r.stderr
+    s = json.loads(cli("--base-url", "http://flag.example/v1", "config", "show", "--format", "json").stdout)
+    assert s["base_url"] == {"value": "http://flag.example/v1", "source": "flag --base-url"}
+    r = cli("ask", "--timeout", "soon", "hi")
+    assert r.returncode == 2 and "--timeout must be a number" in r.stderr

@@ -283,3 +283,31 @@ def test_an_interrupted_turn_returns_an_outcome_and_the_next_turn_runs(server):
         interrupts.reset()
         for s, handler in saved.items():
             signal.signal(s, handler)
+
+
+def test_ctrl_c_on_a_terminal_shows_the_partial_answer_once(home, server):
+    """The terminal's own `^C` echo must not land inside the live region (it used to shift the erase by a
+    line and leave the partial answer on screen twice)."""
+    import re
+
+    import pexpect
+    from conftest import clean_env
+
+    words = "alpha bravo charlie delta echo foxtrot golf hotel india juliet".split()
+    server.default = Scenario(chunks=[w + " " for w in words], text=" ".join(words) + " ", delay_between=0.3)
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "llmcli", "ask", "--base-url", server.base_url, "-m", "m", "hi"],
+        env=clean_env(home, TERM="xterm-256color"),
+        dimensions=(30, 100),
+        encoding="utf-8",
+        timeout=20,
+    )
+    child.expect("charlie")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130 or child.signalstatus == 2
+    visible = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", child.before)
+    assert visible.count("alpha") == 1, repr(child.before)
+    assert "^C" not in visible

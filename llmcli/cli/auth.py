@@ -82,6 +82,9 @@ def check_key(key: str) -> str:
 
 def selected_profile(flag: str | None, config: Config) -> str:
     """--profile > LLMCLI_PROFILE > default_profile > "default"; the profile need not be in config."""
+    from .common import global_flag
+
+    flag = global_flag("profile", flag)
     name = flag or os.environ.get("LLMCLI_PROFILE") or config.default_profile or DEFAULT_PROFILE
     return check_profile_name(name)
 
@@ -217,6 +220,9 @@ def status(
     debug: o.Debug = False,
 ) -> None:
     """Where each profile's key comes from, masked; exit 0 when every profile asked has a key."""
+    from .common import global_flag
+
+    profile = global_flag("profile", profile)
     if profile and all_:
         raise UsageError("--profile and --all exclude each other")
     config = load_config_file()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from typing import Any
@@ -12,6 +13,80 @@ from ..core.settings import Config, Flags, Settings, load_config, paths, resolve
 from ..core.types import ChatRequest, Message
 from ..errors import UsageError
 from ..transport.base import Transport, TransportConfig
+
+# Options that mean the same to every command. `lift_global_options` takes them from any place on the
+# command line (before or after the command name), so `llmcli -P work ask`, `llmcli ask -P work` and
+# `llmcli history list --debug` all work; the commands read them through `global_flag`.
+GLOBAL_OPTIONS = {
+    "--profile": "profile",
+    "-P": "profile",
+    "--base-url": "base_url",
+    "--transport": "transport",
+    "--timeout": "timeout",
+    "--max-retries": "max_retries",
+    "--debug": "debug",
+}
+GLOBAL_FLAGS: dict[str, Any] = {}
+
+
+def lift_global_options(argv: list[str]) -> list[str]:
+    """Remove the global options (and their values) from argv into GLOBAL_FLAGS; `--` ends the search."""
+    rest: list[str] = []
+    # `profile add/set` take --base-url, --transport, --timeout as the profile's own values.
+    command, skip = None, False
+    for t in argv:
+        if skip:
+            skip = False
+        elif t in GLOBAL_OPTIONS and t != "--debug":
+            skip = True  # its value
+        elif not t.startswith("-"):
+            command = t
+            break
+    keep = {"--base-url", "--transport", "--timeout", "--max-retries"} if command == "profile" else set()
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            rest.extend(argv[i:])
+            break
+        name, eq, value = token.partition("=") if token.startswith("--") else (token, "", "")
+        if token.startswith("-P") and len(token) > 2 and not token.startswith("--"):
+            name, eq, value = "-P", "=", token[2:]
+        setting = None if name in keep else GLOBAL_OPTIONS.get(name)
+        if setting is None:
+            rest.append(token)
+        elif setting == "debug":
+            if eq:
+                raise UsageError("--debug takes no value")
+            GLOBAL_FLAGS["debug"] = True
+        elif eq:
+            GLOBAL_FLAGS[setting] = value
+        elif i + 1 < len(argv):
+            GLOBAL_FLAGS[setting] = argv[i + 1]
+            i += 1
+        else:
+            raise UsageError(f"{name} needs a value", hint="see 'llmcli --help'")
+        i += 1
+    return rest
+
+
+def global_flag(setting: str, given: Any = None) -> Any:
+    """The command's own value for a global option, else what was lifted from the command line."""
+    if given is not None and given is not False:
+        return given
+    value = GLOBAL_FLAGS.get(setting, given)
+    if isinstance(value, str) and setting in ("timeout", "max_retries"):
+        kind = float if setting == "timeout" else int
+        flag = "--" + setting.replace("_", "-")
+        try:
+            value = kind(value)
+        except ValueError:
+            raise UsageError(
+                f"{flag} must be {'a number' if kind is float else 'a whole number'}, not {value!r}"
+            ) from None
+        if setting == "timeout" and not math.isfinite(value):
+            raise UsageError(f"{flag} must be a finite number, not {value}")
+    return value
 
 
 def load_settings(
@@ -24,6 +99,12 @@ def load_settings(
     max_retries: int | None = None,
     debug: bool = False,
 ) -> Settings:
+    profile = global_flag("profile", profile)
+    base_url = global_flag("base_url", base_url)
+    transport = global_flag("transport", transport)
+    timeout = global_flag("timeout", timeout)
+    max_retries = global_flag("max_retries", max_retries)
+    debug = bool(global_flag("debug", debug))
     config = load_config(paths().config_file)
     flags = Flags(profile, base_url, model, transport, timeout, max_retries, debug)
     return resolve(flags, os.environ, config)
@@ -133,6 +214,18 @@ class _KeyringHint:
         self._inner.close()
 
 
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def json_or_text(value: str):
+    """A value as JSON when it parses as strict JSON (no NaN or Infinity, which no server accepts), else the text."""
+    try:
+        return json.loads(value, parse_constant=_no_constants)
+    except ValueError:
+        return value
+
+
 def parse_extra_options(options: list[str] | None) -> dict[str, Any]:
     extra: dict[str, Any] = {}
     for item in options or ():
@@ -143,10 +236,7 @@ def parse_extra_options(options: list[str] | None) -> dict[str, Any]:
                 f"-o/--option wants KEY=VALUE, got {item!r}",
                 hint='for example -o max_completion_tokens=200 -o \'response_format={"type":"json_object"}\'',
             )
-        try:
-            extra[key] = json.loads(value)
-        except ValueError:
-            extra[key] = value
+        extra[key] = json_or_text(value)
     return extra
 
 
@@ -164,6 +254,10 @@ def build_request(
 ) -> ChatRequest:
     params: dict[str, Any] = dict(settings.request_defaults)
     given = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens, "seed": seed}
+    for name, value in given.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} must be a finite number, not {value}")
     params.update({k: v for k, v in given.items() if v is not None})
     if max_tokens is not None and max_tokens < 1:
         raise UsageError("--max-tokens must be at least 1")

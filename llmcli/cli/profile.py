@@ -41,7 +41,8 @@ def _given(**values: Any) -> dict[str, Any]:
 
 @app.command("list")
 def list_(fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text") -> None:
-    """The profiles; `*` marks the default."""
+    """The profiles: on a terminal `*` marks the default; in a pipe one tab-separated line each (name, base URL,
+    model, "default")."""
     config = load_config_file()
     default = config.default_profile or DEFAULT_PROFILE
     if fmt == "json":
@@ -53,10 +54,19 @@ def list_(fmt: Annotated[str, typer.Option("--format", help="text or json.")] = 
     lines = []
     for name, prof in sorted(config.profiles.items()):
         mark = "*" if name == default else " "
-        detail = prof.get("base_url", "(default base URL)")
-        if prof.get("model"):
-            detail += f"  model={prof['model']}"
-        lines.append(f"{mark} {name}  {detail}" if stdout_is_tty() else f"{name}\t{detail}")
+        if stdout_is_tty():
+            detail = prof.get("base_url", "(default base URL)")
+            if prof.get("model"):
+                detail += f"  model={prof['model']}"
+            lines.append(f"{mark} {name}  {detail}")
+        else:  # one profile per line, tab-separated: name, base URL, model, "default" or nothing
+            row = [
+                name,
+                prof.get("base_url", ""),
+                prof.get("model", ""),
+                "default" if name == default else "",
+            ]
+            lines.append("\t".join(row).rstrip("\t"))
     _out("\n".join(lines) + "\n")
 
 

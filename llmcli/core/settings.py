@@ -77,8 +77,22 @@ def paths(env: Mapping[str, str] | None = None) -> Paths:
 
 
 def ensure_private_dir(path: Path) -> Path:
-    """Create a folder 0700 from the start (never create-then-chmod)."""
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Create a folder, and any missing parent, 0700 from the start (never create-then-chmod).
+
+    Path.mkdir(parents=True) would create the parents with the umask's mode (0777 under umask 000).
+    """
+    missing = []
+    here = path
+    while not here.exists():
+        missing.append(here)
+        if here.parent == here:
+            break
+        here = here.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
     return path
 
 
@@ -189,6 +203,8 @@ def validate(data: dict[str, Any], path: Path) -> None:
 def _check_type(path: Path, key: str, value: Any, types: tuple[type, ...]) -> None:
     if isinstance(value, bool) and bool not in types:
         ok = False
+    elif isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        ok = False  # TOML allows nan and inf; no server accepts them in JSON
     else:
         ok = isinstance(value, types)
     if not ok:

@@ -39,6 +39,8 @@ class ChatRequest:
         else:
             body["stream"] = False
         body.update(self.extra)
+        if body.get("stream") is False:
+            body.pop("stream_options", None)  # servers reject stream_options without streaming
         return body
 
 

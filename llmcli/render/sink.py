@@ -48,5 +48,5 @@ def write_out(stream, data: bytes) -> None:
         raise OutputClosed() from None
     except OSError as exc:
         raise OutputError(
-            f"cannot write the answer: {exc.strerror or exc}", hint="check the disk or the output redirection"
+            f"cannot write to stdout: {exc.strerror or exc}", hint="check the disk or the output redirection"
         ) from None

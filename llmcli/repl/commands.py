@@ -92,9 +92,6 @@ def unescape(line: str) -> str:
 
 def parse_value(text: str) -> Any:
     """A /set value: JSON when it parses (numbers, true, lists, objects), otherwise the string."""
-    import json
+    from ..cli.common import json_or_text
 
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+    return json_or_text(text)

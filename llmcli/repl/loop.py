@@ -30,9 +30,13 @@ def handle(session: ChatSession, text: str) -> None:
 # --- lines from a pipe ---------------------------------------------------------------------------
 
 
-def run_lines(session: ChatSession, lines: Iterable[str]) -> int:
+def run_lines(session: ChatSession, lines: Iterable[str | UnicodeDecodeError]) -> int:
     """`llmcli chat < script.txt`: one message (or /command) per line; answers on stdout, one per line."""
     for raw in lines:
+        if isinstance(raw, UnicodeDecodeError):  # one bad line does not stop the script
+            session.info(f"llmcli: error: {raw.reason} — that line was skipped")
+            session.first_error_code = session.first_error_code or 2
+            continue
         text = raw.rstrip("\r\n")
         if not text.strip():
             continue
@@ -53,15 +57,21 @@ def _end_line(answer: str) -> None:
         write_out(sys.stdout.buffer, b"\n")
 
 
-def stdin_lines() -> Iterator[str]:
-    data = sys.stdin.buffer
-    for raw in data:
+def stdin_lines() -> Iterator[str | UnicodeDecodeError]:
+    """Lines of stdin; a line that is not UTF-8 comes as the error, naming its byte offset in stdin."""
+    offset = 0
+    for raw in sys.stdin.buffer:
         try:
             yield raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            from ..errors import UsageError
-
-            raise UsageError(f"stdin is not valid UTF-8 (byte {exc.start} of a line)") from None
+            yield UnicodeDecodeError(
+                "utf-8",
+                raw,
+                exc.start,
+                exc.end,
+                f"stdin is not valid UTF-8 (byte offset {offset + exc.start})",
+            )
+        offset += len(raw)
 
 
 WELCOME = "Enter sends · Esc Enter inserts a newline · /help lists commands · Ctrl-D exits"

@@ -6,6 +6,7 @@ through `turn.run_turn` (the same path as `ask`) and is written to history as it
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -258,7 +259,10 @@ def _set(s: ChatSession, arg: str) -> None:
         s.stream = value.lower() not in ("false", "0", "off", "no")
     elif key in TYPED_PARAMS:
         try:
-            s.params[key] = TYPED_PARAMS[key](value)
+            number = TYPED_PARAMS[key](value)
+            if number != number or number in (float("inf"), float("-inf")):
+                raise ValueError(value)
+            s.params[key] = number
         except ValueError:
             kind = "an integer" if TYPED_PARAMS[key] is int else "a number"
             raise CommandError(f"{key} must be {kind}, not {value!r}") from None
@@ -314,7 +318,10 @@ def _save(s: ChatSession, arg: str) -> None:
         raise CommandError("/save needs a file name")
     path = Path(arg).expanduser()
     try:
-        path.write_text(s.transcript_markdown(), encoding="utf-8")
+        # Private from the moment it exists, like every file llmcli creates.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(s.transcript_markdown())
     except OSError as exc:
         raise CommandError(f"cannot write {path}: {exc.strerror}") from None
     s.info(f"llmcli: saved to {path}")

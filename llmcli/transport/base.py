@@ -239,14 +239,14 @@ class StreamTracker:
         )
 
     def cut(self, detail: str = "") -> IncompleteAnswer:
-        what = "the connection was closed before the answer was complete"
+        what = f"{self.host} closed the connection before the answer was complete"
         if detail:
             what += f" ({detail})"
         return IncompleteAnswer(
-            f"{what}: {self.host}",
+            what,
             reason="cut",
             host=self.host,
-            hint="the partial answer is kept; try again, or --no-stream",
+            hint="what arrived is kept; try again",
         )
 
     def no_answer(self) -> IncompleteAnswer:
@@ -257,9 +257,9 @@ class StreamTracker:
             hint="try again, or --no-stream",
         )
 
-    def broken(self, detail: str) -> IncompleteAnswer:
+    def broken(self) -> IncompleteAnswer:
         """The connection failed while the stream was being read."""
-        return self.cut(detail) if self.saw_data else self.no_answer()
+        return self.cut() if self.saw_data else self.no_answer()
 
     def stalled(self, timeout: float) -> TransportError:
         """--timeout passed without progress: before the answer began that is a timeout (6), after, a stall (7)."""

@@ -95,7 +95,9 @@ class HttpTransport:
             self._debug(f"{method} {url}")
             try:
                 request = self._client.build_request(method, url, json=body)
-                response = self._client.send(request, stream=stream)
+                # Always stream the body: a failure after the status line is not a connect error and
+                # must not be retried (the server may have done the work already).
+                response = self._client.send(request, stream=True)
             except httpx.TimeoutException as exc:
                 raise Retryable(network_error(self.host, exc, timeout=self.config.timeout)) from None
             except (httpx.TransportError, httpx.InvalidURL) as exc:
@@ -118,7 +120,17 @@ class HttpTransport:
             raise err
 
         notify = stderr_notify if (self.config.debug or sys.stderr.isatty()) else None
-        return call_with_retries(attempt, max_retries=self.config.max_retries, notify=notify)
+        response = call_with_retries(attempt, max_retries=self.config.max_retries, notify=notify)
+        if not stream:
+            try:
+                response.read()
+            except httpx.TimeoutException as exc:
+                raise network_error(self.host, exc, timeout=self.config.timeout) from None
+            except httpx.HTTPError:
+                raise StreamTracker(self.host).cut() from None
+            finally:
+                response.close()
+        return response
 
     def _read_capped(self, response: httpx.Response) -> bytes:
         out = bytearray()
@@ -171,8 +183,8 @@ class HttpTransport:
                     yield event
         except httpx.TimeoutException:
             raise tracker.stalled(self.config.timeout) from None
-        except httpx.HTTPError as exc:
-            raise tracker.broken(type(exc).__name__) from None
+        except httpx.HTTPError:
+            raise tracker.broken() from None
         finally:
             pump.close()
             response.close()

@@ -53,6 +53,15 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     return None
 
 
+def _duration(seconds: float) -> str:
+    """120 s, 3600 s, 2 h, 12 d: the exact seconds while they still mean something to a reader."""
+    if seconds <= 3600:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} d"
+
+
 def backoff(attempt: int) -> float:
     """Exponential with jitter: attempt 0 → 0.25–0.5 s, 1 → 0.5–1 s, ... capped at MAX_DELAY."""
     ceiling = min(MAX_DELAY, BASE_DELAY * (2**attempt))
@@ -75,11 +84,11 @@ def call_with_retries(
             if wait is not None and wait > MAX_WAIT:
                 err = r.final
                 raise RateLimited(
-                    f"{err.message}; the server asks to wait {wait:.0f} s, longer than llmcli waits ({MAX_WAIT:.0f} s)",
+                    f"{err.message}; the server asks to wait {_duration(wait)}, longer than llmcli waits ({MAX_WAIT:.0f} s)",
                     host=err.host,
                     status=err.status,
                     server_message=err.server_message,
-                    hint=f"try again in {wait:.0f} s",
+                    hint=f"try again in {_duration(wait)}",
                 ) from None
             if attempt >= max_retries:
                 raise r.final from None

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+import httpx2
 import openai
 
 from .. import __version__
@@ -47,6 +48,20 @@ TYPED = {
     "stop",
     "seed",
 }
+
+
+class _Entered:
+    def __init__(self, manager: Any):
+        self._manager = manager
+        self.response = manager.__enter__()
+
+    def close(self) -> None:
+        self._manager.__exit__(None, None, None)
+
+
+def _entered(manager: Any) -> _Entered:
+    """Open a `with_streaming_response` call (sends the request, reads the status line) without `with`."""
+    return _Entered(manager)
 
 
 class SdkTransport:
@@ -169,8 +184,8 @@ class SdkTransport:
                     yield event
         except openai.APITimeoutError:
             raise tracker.stalled(self.config.timeout) from None
-        except openai.APIConnectionError as exc:
-            raise tracker.broken(type(exc.__cause__ or exc).__name__) from None
+        except openai.APIConnectionError:
+            raise tracker.broken() from None
         except openai.APIError as exc:
             raise tracker.error_event(exc.message) from None
         except ValueError as exc:  # json.JSONDecodeError from a malformed data line
@@ -186,9 +201,21 @@ class SdkTransport:
         kwargs = self._kwargs(request.body(stream=False))
 
         def produce() -> Iterator[ChatResult]:
-            raw = self._call(
-                lambda: self._client.chat.completions.with_raw_response.create(**kwargs), model=request.model
+            # Streamed raw response: only getting the status line is retried; a body cut after a 200
+            # is an incomplete answer, as with the http transport.
+            manager = self._call(
+                lambda: _entered(self._client.chat.completions.with_streaming_response.create(**kwargs)),
+                model=request.model,
             )
+            raw = manager.response
+            try:
+                raw.read()
+            except (openai.APITimeoutError, httpx2.TimeoutException):
+                raise network_error(self.host, TimeoutError("Timeout"), timeout=self.config.timeout) from None
+            except (openai.APIConnectionError, httpx2.HTTPError):
+                raise StreamTracker(self.host).cut() from None
+            finally:
+                manager.close()
             try:
                 completion = raw.parse()
             except ValueError:
