@@ -104,7 +104,11 @@ CASES = [
         ["before the answer was complete"],
     ),
     Case(
-        "malformed json", [Scenario(text="alpha beta gamma", malformed_after=1)], 7, "alpha ", ["malformed"]
+        "malformed json",
+        [Scenario(text="alpha beta gamma", malformed_after=1)],
+        7,
+        "alpha ",
+        ["not a JSON chunk"],
     ),
     Case(
         "200 then immediate close", [Scenario(close_immediately=True)], 7, "", ["without sending an answer"]

@@ -258,3 +258,18 @@ def test_global_options_anywhere(cli, server):
     assert s["base_url"] == {"value": "http://flag.example/v1", "source": "flag --base-url"}
     r = cli("ask", "--timeout", "soon", "hi")
     assert r.returncode == 2 and "--timeout must be a number" in r.stderr
+
+
+@pytest.mark.parametrize("text", ['api_key = "sk-x"\n', '[profiles.a]\napi_key = "sk-x"\n'])
+def test_a_key_in_the_config_file_is_refused_with_guidance(offline_cli, home, text):
+    home.mkdir(mode=0o700)
+    (home / "config.toml").write_text(text)
+    r = offline_cli("config", "show")
+    assert r.returncode == 2 and "auth login" in r.stderr and "sk-x" not in r.stderr
+
+
+def test_adding_a_profile_keeps_an_existing_default_profile(offline_cli, home):
+    home.mkdir(mode=0o700)
+    (home / "config.toml").write_text("[profiles.default]\nkey_in_keyring = true\n")
+    assert offline_cli("profile", "add", "w", "--base-url", "http://w.example/v1").returncode == 0
+    assert show(offline_cli)["profile"]["value"] == "default"

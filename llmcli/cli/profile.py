@@ -103,7 +103,9 @@ def add(
     config.profiles[name] = _given(
         base_url=base_url, model=model, transport=transport, timeout=timeout, system=system
     )
-    if use or not config.default_profile:
+    # The first profile becomes the default, unless `default` already holds something (e.g. the marker
+    # `auth login` leaves): then switching silently would stop its stored key from being used.
+    if use or (not config.default_profile and DEFAULT_PROFILE not in config.profiles):
         config.data["default_profile"] = name
     save_config(config)
     print(

@@ -181,6 +181,8 @@ def validate(data: dict[str, Any], path: Path) -> None:
                 if not isinstance(prof, dict):
                     raise ConfigError(f"{path}: profile {name!r} must be a table{_locate(path, name)}")
                 for k, v in prof.items():
+                    if k in _KEY_NAMES:
+                        raise _key_in_config(path, k)
                     if k not in PROFILE_KEYS:
                         raise ConfigError(
                             f"{path}: unknown setting {k!r} in profile {name!r}{_locate(path, k)}",
@@ -191,6 +193,8 @@ def validate(data: dict[str, Any], path: Path) -> None:
                     raise ConfigError(
                         f"{path}: transport must be http or sdk in profile {name!r}{_locate(path, 'transport')}"
                     )
+        elif key in _KEY_NAMES:
+            raise _key_in_config(path, key)
         elif key in TOP_KEYS:
             _check_type(path, key, value, TOP_KEYS[key])
         else:
@@ -198,6 +202,16 @@ def validate(data: dict[str, Any], path: Path) -> None:
                 f"{path}: unknown setting {key!r}{_locate(path, key)}",
                 hint="known top-level settings: " + ", ".join([*TOP_KEYS, "[profiles.NAME]"]),
             )
+
+
+_KEY_NAMES = ("api_key", "key", "openai_api_key", "token")
+
+
+def _key_in_config(path: Path, key: str) -> ConfigError:
+    return ConfigError(
+        f"{path}: {key!r} does not belong in the config file: llmcli keeps keys out of files{_locate(path, key)}",
+        hint="remove that line; store the key with `llmcli auth login`, or set LLMCLI_API_KEY",
+    )
 
 
 def _check_type(path: Path, key: str, value: Any, types: tuple[type, ...]) -> None:
@@ -210,7 +224,8 @@ def _check_type(path: Path, key: str, value: Any, types: tuple[type, ...]) -> No
     if not ok:
         want = " or ".join(t.__name__ for t in types)
         raise ConfigError(
-            f"{path}: {key} must be {want}, not {value!r}{_locate(path, key.rsplit('.', 1)[-1])}"
+            f"{path}: {key} must be {want}, not {value!r}{_locate(path, key.rsplit('.', 1)[-1])}",
+            hint="fix that line (strings in quotes, numbers without), or remove it",
         )
 
 

@@ -229,13 +229,12 @@ class StreamTracker:
         )
 
     def malformed(self, line: str) -> IncompleteAnswer:
-        line = scrub(line)
-        snippet = line if len(line) <= 80 else line[:77] + "..."
+        # The same words whichever transport read it (the SDK does not hand over the offending line).
         return IncompleteAnswer(
-            f"malformed data in the stream from {self.host}: {snippet!r}",
+            f"{self.host} sent data in the stream that is not a JSON chunk",
             reason="cut",
             host=self.host,
-            hint="the server sent something that is not a JSON chunk; try --no-stream",
+            hint="what arrived is kept; check that the base URL is an OpenAI-compatible API, or try --no-stream",
         )
 
     def cut(self, detail: str = "") -> IncompleteAnswer:
