@@ -306,3 +306,20 @@ def test_piped_chat_skips_a_bad_line_and_save_is_private(home, server, tmp_path)
     assert proc.stdout.decode() == f"{ANSWER}\n{ANSWER}\n"  # the line after the bad one is answered
     assert "byte offset 3" in proc.stderr.decode()
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
+
+
+def test_ctrl_r_searches_input_history(home, server):
+    r = Repl(home, server, "-m", "ref-model")
+    r.turn("remember the alpha line")
+    r.turn("something else")
+    r.child.sendcontrol("r")
+    time.sleep(0.2)
+    r.child.send("alpha")
+    time.sleep(0.3)
+    r.child.send("\r")  # accept the found line
+    time.sleep(0.3)
+    r.child.send("\r")  # and send it
+    r.child.expect(ANSWER)
+    r.prompt()
+    assert messages(server)[-1]["content"] == "remember the alpha line"
+    r.exit()

@@ -109,6 +109,7 @@ def input_history_path(settings) -> Path:
 def run_terminal(session: ChatSession, *, vi_mode: bool = False) -> int:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+    from prompt_toolkit.filters import is_searching
     from prompt_toolkit.history import FileHistory
     from prompt_toolkit.key_binding import KeyBindings
 
@@ -116,7 +117,7 @@ def run_terminal(session: ChatSession, *, vi_mode: bool = False) -> int:
 
     bindings = KeyBindings()
 
-    @bindings.add("enter")
+    @bindings.add("enter", filter=~is_searching)  # while searching (Ctrl-R), Enter accepts the found line
     def _send(event) -> None:
         event.current_buffer.validate_and_handle()
 
