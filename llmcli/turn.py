@@ -101,7 +101,7 @@ def _exchange(
             with interrupts.interruptible():
                 events = transport.stream_chat(request)
         else:
-            from .transport.http import result_events
+            from .transport.base import result_events
 
             with interrupts.interruptible():
                 events = result_events(transport.complete(request))

@@ -113,15 +113,7 @@ def ask(
     if plain and markdown:
         raise UsageError("--plain and --markdown exclude each other", hint="give one of them")
     text = read_prompt(prompt or [])
-    settings = load_settings(
-        profile=profile,
-        base_url=base_url,
-        model=model,
-        transport=transport,
-        timeout=timeout,
-        max_retries=max_retries,
-        debug=debug,
-    )
+    settings = load_settings(model=model)
     with exchange_context(settings, no_save=no_save, continue_=continue_, conversation=conversation) as ctx:
         rec = ctx.recorder
         messages, system_prompt = h.compose_messages(
@@ -138,7 +130,7 @@ def ask(
             seed=seed,
             options=option,
         )
-        sink = _choose_sink(fmt, plain, markdown=markdown, reasoning=not no_reasoning)
+        sink = choose_sink(fmt, plain, markdown=markdown, reasoning=not no_reasoning)
         from ..turn import run_turn
 
         if rec is not None:  # the user's turn is kept before the request is sent
@@ -162,7 +154,7 @@ def ask(
     )
 
 
-def _choose_sink(fmt: str, plain: bool, *, markdown: bool = False, reasoning: bool = True):
+def choose_sink(fmt: str, plain: bool, *, markdown: bool = False, reasoning: bool = True):
     """Markdown on a terminal (or with --markdown), exact text elsewhere; a spinner while waiting and
     the model's reasoning (dim) go to stderr when it is a terminal. json prints one object at the end."""
     import os

@@ -143,14 +143,7 @@ def login(
             hint="type it at the prompt or pipe it in; if you typed a key here, it is now in your shell "
             "history: remove it there, or revoke the key",
         )
-    settings = load_settings(
-        profile=profile,
-        base_url=base_url,
-        transport=transport,
-        timeout=timeout,
-        max_retries=max_retries,
-        debug=debug,
-    )
+    settings = load_settings()
     name = check_profile_name(settings.profile)
     config_allows = bool(settings.config and settings.config.data.get("allow_plaintext_keyring") is True)
     allow_plaintext = keystore.plaintext_allowed(config_allows)
@@ -235,14 +228,7 @@ def status(
     refused: list[str] = []
     failed: list[TransportError] = []
     for name in names:
-        settings = load_settings(
-            profile=name,
-            base_url=base_url,
-            transport=transport,
-            timeout=timeout,
-            max_retries=max_retries,
-            debug=debug,
-        )
+        settings = load_settings(profile=name)
         key = api_key(settings, quiet=True)
         if key.key is None:
             where = f"the keyring ({key.keyring_backend})" if key.keyring_backend else "the keyring"

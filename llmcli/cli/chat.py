@@ -10,7 +10,7 @@ import typer
 from ..errors import UsageError
 from . import history as h
 from . import options as o
-from .ask import _choose_sink
+from .ask import choose_sink
 from .common import build_request, load_settings, warn
 from .context import exchange_context
 
@@ -58,15 +58,7 @@ def chat(
     """Chat in a REPL: each turn sends the whole conversation; every turn is saved to history."""
     if plain and markdown:
         raise UsageError("--plain and --markdown exclude each other", hint="give one of them")
-    settings = load_settings(
-        profile=profile,
-        base_url=base_url,
-        model=model,
-        transport=transport,
-        timeout=timeout,
-        max_retries=max_retries,
-        debug=debug,
-    )
+    settings = load_settings(model=model)
     with exchange_context(settings, no_save=no_save, continue_=continue_, conversation=conversation) as ctx:
         rec, earlier, client, chosen = ctx.recorder, ctx.earlier, ctx.client, ctx.model
         # The request options given here hold for every turn; /set changes them later.
@@ -94,7 +86,7 @@ def chat(
             settings=settings,
             transport=client,
             model=chosen,
-            make_sink=lambda: _choose_sink("text", plain, markdown=markdown, reasoning=not no_reasoning),
+            make_sink=lambda: choose_sink("text", plain, markdown=markdown, reasoning=not no_reasoning),
             recorder=rec,
             system=system_prompt,
             params=template.params,

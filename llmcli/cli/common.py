@@ -89,22 +89,15 @@ def global_flag(setting: str, given: Any = None) -> Any:
     return value
 
 
-def load_settings(
-    *,
-    profile: str | None = None,
-    base_url: str | None = None,
-    model: str | None = None,
-    transport: str | None = None,
-    timeout: float | None = None,
-    max_retries: int | None = None,
-    debug: bool = False,
-) -> Settings:
+def load_settings(*, profile: str | None = None, model: str | None = None) -> Settings:
+    """Settings for a command. The connection options come from the command line through GLOBAL_FLAGS
+    (lifted before the parser runs); `profile` is given only to resolve a profile other than the flag's."""
     profile = global_flag("profile", profile)
-    base_url = global_flag("base_url", base_url)
-    transport = global_flag("transport", transport)
-    timeout = global_flag("timeout", timeout)
-    max_retries = global_flag("max_retries", max_retries)
-    debug = bool(global_flag("debug", debug))
+    base_url = global_flag("base_url")
+    transport = global_flag("transport")
+    timeout = global_flag("timeout")
+    max_retries = global_flag("max_retries")
+    debug = bool(global_flag("debug", False))
     config = load_config(paths().config_file)
     flags = Flags(profile, base_url, model, transport, timeout, max_retries, debug)
     return resolve(flags, os.environ, config)

@@ -38,15 +38,7 @@ def show(
     debug: o.Debug = False,
 ) -> None:
     """Every effective setting and where it came from."""
-    s = load_settings(
-        profile=profile,
-        base_url=base_url,
-        model=model,
-        transport=transport,
-        timeout=timeout,
-        max_retries=max_retries,
-        debug=debug,
-    )
+    s = load_settings(model=model)
     key = api_key(s)
     p = paths()
     rows: list[tuple[str, str, str]] = [

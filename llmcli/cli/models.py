@@ -31,14 +31,7 @@ def models(
     """List the server's models (GET /models)."""
     if fmt not in (None, "table", "text", "json"):
         raise UsageError(f"--format must be table, text or json, not {fmt!r}")
-    settings = load_settings(
-        profile=profile,
-        base_url=base_url,
-        transport=transport,
-        timeout=timeout,
-        max_retries=max_retries,
-        debug=debug,
-    )
+    settings = load_settings()
     client = make_transport(settings, api_key(settings))
     try:
         found = client.list_models()

@@ -10,6 +10,9 @@ CONN = "Connection"
 REQ = "Request"
 OUT = "Output"
 
+# The connection options below are declared on each command so that its --help lists them; their values
+# never reach the command's parameters: __main__ lifts them from the command line first (wherever they
+# stand) and `common.load_settings` reads them from there.
 Profile = Annotated[
     str | None,
     typer.Option("--profile", "-P", help="Named profile from the config file.", rich_help_panel=CONN),

@@ -187,6 +187,17 @@ def result_from_completion(body: Any) -> ChatResult:
     )
 
 
+def result_events(result: ChatResult) -> Iterator[ChatEvent]:
+    """A whole answer as the events a stream would have given."""
+    if result.reasoning:
+        yield ReasoningDelta(result.reasoning)
+    if result.content:
+        yield TextDelta(result.content)
+    if result.usage is not None:
+        yield result.usage
+    yield Finished(result.finish_reason or "stop", result.model)
+
+
 def stream_error_from(data: Any) -> str | None:
     """The message of an error object sent inside a stream, or None when `data` is not one."""
     if type(data) is dict and "error" not in data:

@@ -12,7 +12,7 @@ import httpx
 from httpx_sse import EventSource
 
 from .. import __version__
-from ..core.types import ChatEvent, ChatRequest, ChatResult, Finished, ModelInfo, ReasoningDelta, TextDelta
+from ..core.types import ChatEvent, ChatRequest, ChatResult, ModelInfo
 from ..errors import IncompleteAnswer
 from .base import (
     RETRYABLE_STATUS,
@@ -26,6 +26,7 @@ from .base import (
     network_error,
     not_json,
     parse_json_chunk,
+    result_events,
     result_from_completion,
     server_message,
     stream_error_from,
@@ -34,17 +35,6 @@ from .retry import Retryable, call_with_retries, retry_after_seconds, stderr_not
 from .watchdog import BytePump, watched
 
 MAX_ERROR_BODY = 64 * 1024
-
-
-def result_events(result: ChatResult) -> Iterator[ChatEvent]:
-    """A whole answer as the events a stream would have given."""
-    if result.reasoning:
-        yield ReasoningDelta(result.reasoning)
-    if result.content:
-        yield TextDelta(result.content)
-    if result.usage is not None:
-        yield result.usage
-    yield Finished(result.finish_reason or "stop", result.model)
 
 
 class _PumpedResponse:

@@ -28,11 +28,11 @@ from .base import (
     model_infos,
     network_error,
     not_json,
+    result_events,
     result_from_completion,
     server_message,
     stream_error_from,
 )
-from .http import result_events
 from .retry import Retryable, call_with_retries, retry_after_seconds, stderr_notify
 from .watchdog import BytePump, watched
 
