@@ -13,10 +13,17 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from llama import _llama_servers, llama_server  # noqa: E402,F401  (the real llama.cpp server fixtures)
 from refserver import RefServer  # noqa: E402
 
 # Variables a user's shell may carry that would change what llmcli does.
 _SCRUB = ("LLMCLI_", "OPENAI_", "NO_COLOR", "FORCE_COLOR", "PYTHON_KEYRING_BACKEND")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if "llama_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.real_server)
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.keyring_integration
+# One worker at a time: these tests lock and unlock the one login keyring.
+pytestmark = [pytest.mark.keyring_integration, pytest.mark.xdist_group("secret-service")]
 
 REQUIRED = os.environ.get("LLMCLI_REQUIRE_KEYRING_TESTS", "").strip() not in ("", "0")
 PASSWORD_ENV = "LLMCLI_TEST_KEYRING_PASSWORD"
