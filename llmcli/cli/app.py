@@ -9,6 +9,7 @@ import typer
 from .. import __version__
 from . import auth as auth_cmd
 from . import config as config_cmd
+from . import health as health_cmd
 from . import history as history_cmd
 from . import profile as profile_cmd
 from .ask import ask
@@ -44,6 +45,7 @@ def root(
 app.command(help="Ask one question; the answer streams to stdout.")(ask)
 app.command(help="List the server's models (GET /models).")(models)
 app.command(help="Chat in a REPL; each turn sends the whole conversation and is saved.")(chat)
+app.command(name="health", cls=health_cmd.Command, help="Check that the server is up and working.")(health_cmd.health)
 app.add_typer(auth_cmd.app, name="auth")
 app.add_typer(profile_cmd.app, name="profile")
 app.add_typer(config_cmd.app, name="config")
