@@ -160,3 +160,131 @@ def _health_watch(settings, key, options, factory, *, fmt, every, stdout_tty, st
     if live_view and stdout_tty and rounds:
         final_report(last, last_code, rounds, latencies)
     raise Interrupted(interrupts.received() or 2)
+
+
+# --- top ---------------------------------------------------------------------------------------
+
+
+def _scrape(client, url: str):
+    from ..errors import RequestRejected
+    from ..transport.base import host_of
+    from .net import fetch_metrics
+    from .prom import MetricsFormatError, parse
+
+    text = fetch_metrics(client, url)
+    try:
+        return parse(text, time.monotonic())
+    except MetricsFormatError as exc:
+        raise RequestRejected(
+            f"{host_of(url)} sent metrics that cannot be parsed: {exc}",
+            host=host_of(url),
+            hint="check --metrics-url: it must be a Prometheus text endpoint",
+        ) from None
+
+
+def top_document(url: str, view, when: str) -> dict[str, Any]:
+    return {"url": url, "time": when, **view.to_dict()}
+
+
+def run_top(settings, key, url: str, *, interval: float, once: bool, fmt: str, stdout_tty: bool, stderr_tty: bool) -> int:
+    from .net import RootClient
+
+    client = RootClient(settings.base_url, key.key, min(settings.timeout, max(5.0, 2 * interval)), debug=settings.debug)
+    interrupts.reset()
+    try:
+        with interrupts.shielded():
+            with interrupts.interruptible():
+                first = _scrape(client, url)  # a server without metrics fails here: one line, exit 4
+            if once:
+                return _top_once(client, url, first, interval=interval, fmt=fmt, stdout_tty=stdout_tty)
+            return _top_live(client, url, first, interval=interval, fmt=fmt, stdout_tty=stdout_tty, stderr_tty=stderr_tty)
+    except KeyboardInterrupt:
+        raise Interrupted(interrupts.received() or 2) from None
+    finally:
+        client.close()
+
+
+def _top_once(client, url, first, *, interval, fmt, stdout_tty) -> int:
+    from .rates import compute
+
+    with interrupts.interruptible():
+        time.sleep(max(0.0, first.at + interval - time.monotonic()))
+        second = _scrape(client, url)
+    view = compute(second, first)
+    if fmt == "json":
+        _emit(json.dumps(top_document(url, view, _now_iso()), ensure_ascii=False))
+    else:
+        from ..render.top import print_once
+
+        print_once(url, view, interval, terminal=stdout_tty)
+    return 0
+
+
+def _top_live(client, url, first, *, interval, fmt, stdout_tty, stderr_tty) -> int:
+    from ..errors import LlmcliError
+    from .rates import compute
+
+    live_view = stderr_tty
+    records = not stdout_tty or not live_view
+    history: dict[str, list[float | None]] = {}
+    before = first
+    view = compute(first)
+    error: str | None = None
+    live = console = None
+    if live_view:
+        from rich.console import Console
+        from rich.live import Live
+
+        from ..render.top import top_frame
+
+        console = Console(stderr=True, highlight=False)
+        live = Live(console=console, auto_refresh=False, transient=True, redirect_stdout=False, redirect_stderr=False)
+
+    def draw() -> None:
+        if live is not None:
+            size = console.size
+            live.update(top_frame(url, view, history, interval, size.width, size.height, error), refresh=True)
+
+    try:
+        with interrupts.keyboard_quiet():
+            if live is not None:
+                live.start()
+            draw()
+            next_at = first.at + interval
+            while True:
+                with interrupts.interruptible():
+                    time.sleep(max(0.0, next_at - time.monotonic()))
+                    next_at = time.monotonic() + interval
+                    try:
+                        now = _scrape(client, url)
+                    except LlmcliError as exc:  # a restart or a blip: say so and keep watching
+                        now, error = None, exc.message
+                if now is None:
+                    draw()
+                    continue
+                view, before, error = compute(now, before), now, None
+                for key in ("prompt_tokens", "generation_tokens", "preemptions"):
+                    q = view.quantities.get(key)
+                    if q is not None and q.kind == "counter":
+                        history.setdefault(key, []).append(q.value)
+                        del history[key][:-200]
+                if records:
+                    when = _now_iso()
+                    if fmt == "json":
+                        _emit(json.dumps(top_document(url, view, when), ensure_ascii=False))
+                    else:
+                        from ..render.top import record_line
+
+                        _emit(record_line(when, view))
+                draw()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if live is not None:
+            live.update("", refresh=False)
+            live.stop()
+    if live_view and stdout_tty and view.interval_s:
+        from ..render.top import print_once
+
+        print_once(url, view, interval, terminal=True)
+    raise Interrupted(interrupts.received() or 2)
