@@ -107,44 +107,125 @@ def _histogram(name: str, help_: str, n: int, labels: dict[str, str], scale: flo
     return lines
 
 
-def _metric(kind: str, name: str, help_: str, value: float, labels: dict[str, str] | None = None) -> list[str]:
+def _metric(
+    kind: str, name: str, help_: str, value: float, labels: dict[str, str] | None = None
+) -> list[str]:
     # As llama.cpp and prometheus_client write them: HELP and TYPE name the sample, _total included.
-    return [f"# HELP {name} {help_}", f"# TYPE {name} {kind}", f"{name}{_labels(labels or {})} {float(value)}"]
+    return [
+        f"# HELP {name} {help_}",
+        f"# TYPE {name} {kind}",
+        f"{name}{_labels(labels or {})} {float(value)}",
+    ]
 
 
 def vllm_text(state: MonitorState, n: int) -> str:
     lab = {"engine": "0", "model_name": MODEL}
     c = state.base
     lines: list[str] = []
-    lines += _metric("gauge", "vllm:num_requests_running", "Number of requests in model execution batches.", GAUGES["running"], lab)
-    lines += _metric("gauge", "vllm:num_requests_waiting", "Number of requests waiting to be processed.", GAUGES["waiting"], lab)
-    lines += _metric("gauge", "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", GAUGES["kv"], lab)
-    lines += _metric("counter", "vllm:num_preemptions_total", "Cumulative number of preemption from the engine.", c + STEP["preemptions"] * n, lab)
-    lines += _metric("counter", "vllm:prompt_tokens_total", "Number of prefill tokens processed.", c + STEP["prompt"] * n, lab)
-    lines += _metric("counter", "vllm:generation_tokens_total", "Number of generation tokens processed.", c + STEP["generation"] * n, lab)
     lines += _metric(
-        "counter", "vllm:request_success_total", "Count of successfully processed requests.", c + STEP["requests"] * n, {**lab, "finished_reason": "stop"}
+        "gauge",
+        "vllm:num_requests_running",
+        "Number of requests in model execution batches.",
+        GAUGES["running"],
+        lab,
     )
-    lines += _histogram("vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", n + c // 100, lab)
-    lines += _histogram("vllm:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", n + c // 100, lab, 0.1)
-    lines += _histogram("vllm:e2e_request_latency_seconds", "Histogram of e2e request latency in seconds.", n + c // 100, lab, 10)
+    lines += _metric(
+        "gauge",
+        "vllm:num_requests_waiting",
+        "Number of requests waiting to be processed.",
+        GAUGES["waiting"],
+        lab,
+    )
+    lines += _metric(
+        "gauge", "vllm:kv_cache_usage_perc", "KV-cache usage. 1 means 100 percent usage.", GAUGES["kv"], lab
+    )
+    lines += _metric(
+        "counter",
+        "vllm:num_preemptions_total",
+        "Cumulative number of preemption from the engine.",
+        c + STEP["preemptions"] * n,
+        lab,
+    )
+    lines += _metric(
+        "counter",
+        "vllm:prompt_tokens_total",
+        "Number of prefill tokens processed.",
+        c + STEP["prompt"] * n,
+        lab,
+    )
+    lines += _metric(
+        "counter",
+        "vllm:generation_tokens_total",
+        "Number of generation tokens processed.",
+        c + STEP["generation"] * n,
+        lab,
+    )
+    lines += _metric(
+        "counter",
+        "vllm:request_success_total",
+        "Count of successfully processed requests.",
+        c + STEP["requests"] * n,
+        {**lab, "finished_reason": "stop"},
+    )
+    lines += _histogram(
+        "vllm:time_to_first_token_seconds", "Histogram of time to first token in seconds.", n + c // 100, lab
+    )
+    lines += _histogram(
+        "vllm:inter_token_latency_seconds",
+        "Histogram of inter-token latency in seconds.",
+        n + c // 100,
+        lab,
+        0.1,
+    )
+    lines += _histogram(
+        "vllm:e2e_request_latency_seconds",
+        "Histogram of e2e request latency in seconds.",
+        n + c // 100,
+        lab,
+        10,
+    )
     return "\n".join(lines) + "\n"
 
 
 def llamacpp_text(state: MonitorState, n: int) -> str:
     c = state.base
     lines: list[str] = []
-    lines += _metric("counter", "llamacpp:prompt_tokens_total", "Number of prompt tokens processed.", c + STEP["prompt"] * n)
+    lines += _metric(
+        "counter",
+        "llamacpp:prompt_tokens_total",
+        "Number of prompt tokens processed.",
+        c + STEP["prompt"] * n,
+    )
     lines += _metric("counter", "llamacpp:prompt_seconds_total", "Prompt process time", (c + n) / 100)
-    lines += _metric("counter", "llamacpp:tokens_predicted_total", "Number of generation tokens processed.", c + STEP["generation"] * n)
-    lines += _metric("counter", "llamacpp:tokens_predicted_seconds_total", "Predict process time", (c + n) / 50)
+    lines += _metric(
+        "counter",
+        "llamacpp:tokens_predicted_total",
+        "Number of generation tokens processed.",
+        c + STEP["generation"] * n,
+    )
+    lines += _metric(
+        "counter", "llamacpp:tokens_predicted_seconds_total", "Predict process time", (c + n) / 50
+    )
     lines += _metric("counter", "llamacpp:n_decode_total", "Total number of llama_decode() calls", c + n * 10)
-    lines += _metric("gauge", "llamacpp:n_busy_slots_per_decode", "Average number of busy slots per llama_decode() call", 1.5)
-    lines += _metric("gauge", "llamacpp:prompt_tokens_seconds", "Average prompt throughput in tokens/s.", 800.0)
-    lines += _metric("gauge", "llamacpp:predicted_tokens_seconds", "Average generation throughput in tokens/s.", 90.0)
-    lines += _metric("gauge", "llamacpp:kv_cache_usage_ratio", "KV-cache usage. 1 means 100 percent usage.", GAUGES["kv"])
+    lines += _metric(
+        "gauge",
+        "llamacpp:n_busy_slots_per_decode",
+        "Average number of busy slots per llama_decode() call",
+        1.5,
+    )
+    lines += _metric(
+        "gauge", "llamacpp:prompt_tokens_seconds", "Average prompt throughput in tokens/s.", 800.0
+    )
+    lines += _metric(
+        "gauge", "llamacpp:predicted_tokens_seconds", "Average generation throughput in tokens/s.", 90.0
+    )
+    lines += _metric(
+        "gauge", "llamacpp:kv_cache_usage_ratio", "KV-cache usage. 1 means 100 percent usage.", GAUGES["kv"]
+    )
     lines += _metric("gauge", "llamacpp:kv_cache_tokens", "KV-cache tokens.", 1720)
-    lines += _metric("gauge", "llamacpp:requests_processing", "Number of requests processing.", GAUGES["running"])
+    lines += _metric(
+        "gauge", "llamacpp:requests_processing", "Number of requests processing.", GAUGES["running"]
+    )
     lines += _metric("gauge", "llamacpp:requests_deferred", "Number of requests deferred.", GAUGES["waiting"])
     return "\n".join(lines) + "\n"
 
@@ -153,20 +234,61 @@ def sglang_text(state: MonitorState, n: int) -> str:
     lab = {"model_name": MODEL}
     c = state.base
     lines: list[str] = []
-    lines += _metric("counter", "sglang:prompt_tokens_total", "Number of prefill tokens processed.", c + STEP["prompt"] * n, lab)
-    lines += _metric("counter", "sglang:generation_tokens_total", "Number of generation tokens processed.", c + STEP["generation"] * n, lab)
-    lines += _metric("gauge", "sglang:num_running_reqs", "The number of running requests.", GAUGES["running"], lab)
-    lines += _metric("gauge", "sglang:num_queue_reqs", "The number of requests in the waiting queue.", GAUGES["waiting"], lab)
+    lines += _metric(
+        "counter",
+        "sglang:prompt_tokens_total",
+        "Number of prefill tokens processed.",
+        c + STEP["prompt"] * n,
+        lab,
+    )
+    lines += _metric(
+        "counter",
+        "sglang:generation_tokens_total",
+        "Number of generation tokens processed.",
+        c + STEP["generation"] * n,
+        lab,
+    )
+    lines += _metric(
+        "gauge", "sglang:num_running_reqs", "The number of running requests.", GAUGES["running"], lab
+    )
+    lines += _metric(
+        "gauge",
+        "sglang:num_queue_reqs",
+        "The number of requests in the waiting queue.",
+        GAUGES["waiting"],
+        lab,
+    )
     lines += _metric("gauge", "sglang:token_usage", "The token usage.", GAUGES["kv"], lab)
     lines += _metric("gauge", "sglang:gen_throughput", "The generation throughput (token/s).", 95.5, lab)
     lines += _metric("gauge", "sglang:cache_hit_rate", "The prefix cache hit rate.", 0.0075, lab)
     lines += _metric("gauge", "sglang:num_retracted_reqs", "The number of retracted requests.", 0, lab)
     lines += _metric(
-        "counter", "sglang:num_retracted_requests_total", "Total number of retracted requests.", c + STEP["preemptions"] * n, lab
+        "counter",
+        "sglang:num_retracted_requests_total",
+        "Total number of retracted requests.",
+        c + STEP["preemptions"] * n,
+        lab,
     )
-    lines += _histogram("sglang:time_to_first_token_seconds", "Histogram of time to first token in seconds.", n + c // 100, lab)
-    lines += _histogram("sglang:inter_token_latency_seconds", "Histogram of inter-token latency in seconds.", n + c // 100, lab, 0.1)
-    lines += _histogram("sglang:e2e_request_latency_seconds", "Histogram of End-to-end request latency in seconds", n + c // 100, lab, 10)
+    lines += _histogram(
+        "sglang:time_to_first_token_seconds",
+        "Histogram of time to first token in seconds.",
+        n + c // 100,
+        lab,
+    )
+    lines += _histogram(
+        "sglang:inter_token_latency_seconds",
+        "Histogram of inter-token latency in seconds.",
+        n + c // 100,
+        lab,
+        0.1,
+    )
+    lines += _histogram(
+        "sglang:e2e_request_latency_seconds",
+        "Histogram of End-to-end request latency in seconds",
+        n + c // 100,
+        lab,
+        10,
+    )
     return "\n".join(lines) + "\n"
 
 
@@ -180,9 +302,14 @@ def tgi_text(state: MonitorState, n: int) -> str:
     lines += ["# TYPE tgi_batch_current_max_tokens gauge", "tgi_batch_current_max_tokens 4096"]
     lines += ["# TYPE tgi_request_count counter", f"tgi_request_count {10 * k}"]
     lines += ["# TYPE tgi_request_success counter", f'tgi_request_success{{stop_reason="length"}} {10 * k}']
-    for name, step in (("tgi_request_input_length", STEP["prompt"]), ("tgi_request_generated_tokens", STEP["generation"])):
+    for name, step in (
+        ("tgi_request_input_length", STEP["prompt"]),
+        ("tgi_request_generated_tokens", STEP["generation"]),
+    ):
         lines.append(f"# TYPE {name} histogram")
-        lines += [f'{name}_bucket{{le="{_fmt(le)}"}} {10 * k}' for le in (16.0, 64.0, 256.0, 1024.0, float("inf"))]
+        lines += [
+            f'{name}_bucket{{le="{_fmt(le)}"}} {10 * k}' for le in (16.0, 64.0, 256.0, 1024.0, float("inf"))
+        ]
         lines += [f"{name}_sum {c + step * n}", f"{name}_count {10 * k}"]
     lines += _histogram("tgi_request_duration", "", k, {}, 10)[1:]
     lines += _histogram("tgi_request_mean_time_per_token_duration", "", k, {}, 0.1)[1:]
@@ -190,16 +317,33 @@ def tgi_text(state: MonitorState, n: int) -> str:
 
 
 def custom_text(state: MonitorState, n: int) -> str:
-    lines = ["# HELP myserver_jobs_total Jobs done.", "# TYPE myserver_jobs_total counter", f"myserver_jobs_total {state.base + 5 * n}"]
+    lines = [
+        "# HELP myserver_jobs_total Jobs done.",
+        "# TYPE myserver_jobs_total counter",
+        f"myserver_jobs_total {state.base + 5 * n}",
+    ]
     lines += ["# HELP myserver_busy Busy workers.", "# TYPE myserver_busy gauge", "myserver_busy 7"]
     return "\n".join(lines) + "\n"
 
 
-FORMATS = {"vllm": vllm_text, "llamacpp": llamacpp_text, "sglang": sglang_text, "tgi": tgi_text, "custom": custom_text}
+FORMATS = {
+    "vllm": vllm_text,
+    "llamacpp": llamacpp_text,
+    "sglang": sglang_text,
+    "tgi": tgi_text,
+    "custom": custom_text,
+}
 
 
 def _not_found(path: str) -> JSONResponse:
-    body = {"error": {"message": f"Invalid URL (GET {path})", "type": "invalid_request_error", "param": None, "code": None}}
+    body = {
+        "error": {
+            "message": f"Invalid URL (GET {path})",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
+    }
     return JSONResponse(body, status_code=404)
 
 
@@ -234,7 +378,9 @@ def install(app: FastAPI, srv: Any) -> None:
 
     def record(request: Request) -> None:
         with state.lock:
-            state.requests.append(Recorded(request.url.path, {k.lower(): v for k, v in request.headers.items()}))
+            state.requests.append(
+                Recorded(request.url.path, {k.lower(): v for k, v in request.headers.items()})
+            )
 
     @app.get("/health")
     async def health(request: Request) -> Response:
@@ -245,14 +391,18 @@ def install(app: FastAPI, srv: Any) -> None:
             body = {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}
             return JSONResponse(body, status_code=503)
         if state.health == "error":
-            return JSONResponse({"error": {"message": "engine dead", "type": "server_error"}}, status_code=500)
+            return JSONResponse(
+                {"error": {"message": "engine dead", "type": "server_error"}}, status_code=500
+            )
         return _not_found("/health")
 
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:
         record(request)
         if state.metrics_need_key and request.headers.get("authorization") != f"Bearer {srv.require_key}":
-            return JSONResponse({"error": {"message": "Invalid API Key", "type": "authentication_error"}}, status_code=401)
+            return JSONResponse(
+                {"error": {"message": "Invalid API Key", "type": "authentication_error"}}, status_code=401
+            )
         if state.metrics is None:
             return _not_found("/metrics")
         if state.metrics == "disabled":  # llama.cpp started without --metrics
@@ -291,7 +441,11 @@ def install(app: FastAPI, srv: Any) -> None:
     @app.get("/api/version")
     async def ollama_version(request: Request) -> Response:
         record(request)
-        return JSONResponse({"version": state.ollama_version}) if state.ollama_version else _not_found("/api/version")
+        return (
+            JSONResponse({"version": state.ollama_version})
+            if state.ollama_version
+            else _not_found("/api/version")
+        )
 
     @app.get("/")
     async def root(request: Request) -> Response:

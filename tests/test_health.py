@@ -70,7 +70,11 @@ def test_json_document_shape(cli, server):
     assert stream["usage"] is True and stream["finish_reason"] == "stop" and stream["max_tokens"] == 7
     assert stream["ttft_s"] >= 0 and stream["completion_tokens"] == 5
     body = server.chat_requests()[-1].body
-    assert body["max_tokens"] == 7 and body["stream"] is True and body["stream_options"] == {"include_usage": True}
+    assert (
+        body["max_tokens"] == 7
+        and body["stream"] is True
+        and body["stream_options"] == {"include_usage": True}
+    )
     connect = checks(r)["connect"]["data"]
     assert connect["port"] == server.port and set(connect["steps_s"]) == {"dns", "tcp"}
 
@@ -184,7 +188,9 @@ def test_stream_without_usage_is_a_warning(cli, server):
 
 
 def test_rejected_completion_is_exit_4(cli, server):
-    server.push(Scenario(), Scenario(status=400, error_body={"error": {"message": "max_tokens is too large"}}))
+    server.push(
+        Scenario(), Scenario(status=400, error_body={"error": {"message": "max_tokens is too large"}})
+    )
     r = health(cli, server, "-m", "ref-model", "--format", "json")
     assert r.returncode == 4
     assert "max_tokens is too large" in checks(r)["stream"]["detail"]
@@ -202,7 +208,9 @@ def test_nothing_listening_is_exit_6_and_the_rest_is_skipped(cli):
 
 
 def test_unresolvable_host_fails_at_dns(cli):
-    r = cli("health", "--base-url", "http://no-such-host.invalid/v1", "--format", "json", "--check-timeout", "5")
+    r = cli(
+        "health", "--base-url", "http://no-such-host.invalid/v1", "--format", "json", "--check-timeout", "5"
+    )
     assert r.returncode == 6
     assert "DNS" in checks(r)["connect"]["detail"]
 
@@ -218,7 +226,9 @@ def test_each_check_has_a_timeout_so_health_never_hangs(cli, server):
 
 def test_slow_answer_is_cut_by_the_check_timeout(cli, server):
     server.push(Scenario(), Scenario(text=" ".join(["w"] * 40), delay_between=0.1))
-    r = health(cli, server, "-m", "ref-model", "--format", "json", "--check-timeout", "0.6", "--max-tokens", "40")
+    r = health(
+        cli, server, "-m", "ref-model", "--format", "json", "--check-timeout", "0.6", "--max-tokens", "40"
+    )
     assert r.returncode == 7
     assert "did not finish within 0.6 s" in checks(r)["stream"]["detail"]
 
@@ -294,7 +304,9 @@ def test_bad_options_are_usage_errors(cli, server):
 
 def test_watch_into_a_pipe_is_one_json_document_per_round_and_ctrl_c_is_130(cli, server):
     proc = subprocess.Popen(
-        cli.argv("health", "--base-url", server.base_url, "-m", "ref-model", "--watch", "0.2", "--format", "json"),
+        cli.argv(
+            "health", "--base-url", server.base_url, "-m", "ref-model", "--watch", "0.2", "--format", "json"
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,

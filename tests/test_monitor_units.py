@@ -26,7 +26,9 @@ def snaps(fmt: str, dt: float = 2.0, restart: bool = False):
     return first, second
 
 
-@pytest.mark.parametrize(("fmt", "server"), [("vllm", "vLLM"), ("llamacpp", "llama.cpp"), ("sglang", "SGLang"), ("tgi", "TGI")])
+@pytest.mark.parametrize(
+    ("fmt", "server"), [("vllm", "vLLM"), ("llamacpp", "llama.cpp"), ("sglang", "SGLang"), ("tgi", "TGI")]
+)
 def test_rates_from_two_scrapes_of_each_server(fmt, server):
     first, second = snaps(fmt, dt=2.0)
     view = compute(second, first)
@@ -159,3 +161,16 @@ def test_same_origin_compares_scheme_host_and_port():
 )
 def test_watch_takes_an_optional_value(args, expected):
     assert optional_value(args, "--watch", "5") == expected
+
+
+def test_health_and_top_import_nothing_heavy_at_startup(home):
+    from test_boundary import loaded_after
+
+    mods = loaded_after("import llmcli.__main__, llmcli.cli.app, llmcli.cli.health, llmcli.cli.top", home)
+    for heavy in ("prometheus_client", "httpx", "rich", "llmcli.monitor.net", "llmcli.monitor.prom"):
+        assert heavy not in mods, heavy
+
+
+def test_top_help_does_not_import_the_parser(offline_cli):
+    r = offline_cli("top", "--help")
+    assert r.returncode == 0 and "--metrics-url" in r.stdout and "--once" in r.stdout

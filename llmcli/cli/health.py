@@ -50,7 +50,8 @@ def health(
     full: Annotated[
         bool,
         typer.Option(
-            "--full", help="Also: a non-streamed answer, `stop` honoured, `seed` reproducible, context length."
+            "--full",
+            help="Also: a non-streamed answer, `stop` honoured, `seed` reproducible, context length.",
         ),
     ] = False,
     max_tokens: Annotated[
@@ -58,7 +59,9 @@ def health(
     ] = 16,
     check_timeout: Annotated[
         float,
-        typer.Option("--check-timeout", help="Seconds each check may take at most (also capped by --timeout)."),
+        typer.Option(
+            "--check-timeout", help="Seconds each check may take at most (also capped by --timeout)."
+        ),
     ] = 20.0,
     watch: Annotated[
         float | None,

@@ -23,14 +23,17 @@ def top(
         ),
     ] = None,
     interval: Annotated[
-        float, typer.Option("--interval", help="Seconds between scrapes; rates and latencies cover this window.")
+        float,
+        typer.Option("--interval", help="Seconds between scrapes; rates and latencies cover this window."),
     ] = 2.0,
     once: Annotated[
         bool, typer.Option("--once", help="Two scrapes --interval apart, one snapshot on stdout, then exit.")
     ] = False,
     fmt: Annotated[
         str,
-        typer.Option("--format", help="text or json (with --once one document; else one per line into a pipe)."),
+        typer.Option(
+            "--format", help="text or json (with --once one document; else one per line into a pipe)."
+        ),
     ] = "text",
     profile: o.Profile = None,
     base_url: o.BaseUrl = None,

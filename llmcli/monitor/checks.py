@@ -74,7 +74,9 @@ class Probe:
         self.key_refused: LlmcliError | None = None
         self.models_seconds: float | None = None  # the GET /models round trip
         self.props: dict | None = None
-        self.reference: str | None = None  # --full: the non-streamed answer the seed and stop checks compare with
+        self.reference: str | None = (
+            None  # --full: the non-streamed answer the seed and stop checks compare with
+        )
 
     @property
     def transport(self):
@@ -118,7 +120,12 @@ def check_connect(p: Probe) -> CheckResult:
     if report.error is not None:
         p.connected = False
         return CheckResult(
-            "connect", FAIL, report.error.message, exit_code=int(report.error.exit_code), hint=report.error.hint, data=data
+            "connect",
+            FAIL,
+            report.error.message,
+            exit_code=int(report.error.exit_code),
+            hint=report.error.hint,
+            data=data,
         )
     detail = report.detail()
     days = (report.tls or {}).get("days_left")
@@ -139,13 +146,19 @@ def check_health_endpoint(p: Probe) -> CheckResult:
         return CheckResult("health", OK, f"/health: {said or 'HTTP ' + str(got.status)}", data=data)
     if got.status in (404, 405, 501):
         if _ollama_root(p):
-            return CheckResult("health", OK, "Ollama is running (GET /)", data={**data, "url": p.root.url("")})
+            return CheckResult(
+                "health", OK, "Ollama is running (GET /)", data={**data, "url": p.root.url("")}
+            )
         return CheckResult("health", SKIP, f"not offered (/health: HTTP {got.status})", data=data)
     if got.status in (401, 403):
-        return CheckResult("health", SKIP, f"/health wants credentials (HTTP {got.status}); see key", data=data)
+        return CheckResult(
+            "health", SKIP, f"/health wants credentials (HTTP {got.status}); see key", data=data
+        )
     err = status_error(got, data["url"])
     if got.status == 503:
-        err.message = "not ready: /health answered HTTP 503" + (f": {err.server_message}" if err.server_message else "")
+        err.message = "not ready: /health answered HTTP 503" + (
+            f": {err.server_message}" if err.server_message else ""
+        )
         err.hint = "the server is starting (loading the model) or overloaded; try again shortly"
     return failed("health", err, **data)
 
@@ -216,7 +229,9 @@ def check_identity(p: Probe) -> CheckResult:
         "props": p.props is not None,
     }
     if server is None and not evidence:
-        return CheckResult("identity", SKIP, "not identified (no Server header, /props, /version or owned_by)", data=data)
+        return CheckResult(
+            "identity", SKIP, "not identified (no Server header, /props, /version or owned_by)", data=data
+        )
     name = " ".join(x for x in (server or "unknown server", ver) if x)
     return CheckResult("identity", OK, f"{name} ({'; '.join(evidence)})", data=data)
 
@@ -293,7 +308,9 @@ def check_key(p: Probe) -> CheckResult:
     # refused (401/403) by a server that checks keys, and rejected as malformed (400/422) by one that
     # does not; it never starts any work.
     try:
-        got = p.root.request("POST", p.settings.base_url.rstrip("/") + "/chat/completions", json={}, with_key=False)
+        got = p.root.request(
+            "POST", p.settings.base_url.rstrip("/") + "/chat/completions", json={}, with_key=False
+        )
     except LlmcliError:
         data["state"] = "accepted"
         return CheckResult("key", OK, f"accepted (from {p.key.source})", data=data)
@@ -340,7 +357,9 @@ def _completion(p: Probe, *, stream: bool, **params: Any):
     from ..turn import run_turn
 
     request = ChatRequest(
-        model=p.model or "", messages=[Message("user", PROMPT)], params={"max_tokens": p.options.max_tokens, **params}
+        model=p.model or "",
+        messages=[Message("user", PROMPT)],
+        params={"max_tokens": p.options.max_tokens, **params},
     )
     outcome = run_turn(p.transport, request, _Deadline(p.timeout, p.root.root), stream=stream)
     if isinstance(outcome.error, Interrupted):
@@ -357,7 +376,11 @@ def _cannot_complete(p: Probe, name: str) -> CheckResult | None:
 
 
 def _empty_but_finished(outcome) -> bool:
-    return isinstance(outcome.error, IncompleteAnswer) and not outcome.content and outcome.finish_reason is not None
+    return (
+        isinstance(outcome.error, IncompleteAnswer)
+        and not outcome.content
+        and outcome.finish_reason is not None
+    )
 
 
 def check_stream(p: Probe) -> CheckResult:
@@ -421,7 +444,10 @@ def check_seed(p: Probe) -> CheckResult:
     if same:
         return CheckResult("seed", OK, f"reproducible: the same text twice with seed {SEED}", data=data)
     return CheckResult(
-        "seed", WARN, f"not reproducible: two answers with seed {SEED} differ (the server does not promise it)", data=data
+        "seed",
+        WARN,
+        f"not reproducible: two answers with seed {SEED} differ (the server does not promise it)",
+        data=data,
     )
 
 
@@ -445,7 +471,12 @@ def check_stop(p: Probe) -> CheckResult:
         return CheckResult("stop", SKIP, "not tried: the answer is too short to take a stop sequence from")
     stop, at = picked
     out = _completion(p, stream=False, seed=SEED, stop=[stop])
-    data = {"stop": stop, "reference_chars": at, "chars": len(out.content), "finish_reason": out.finish_reason}
+    data = {
+        "stop": stop,
+        "reference_chars": at,
+        "chars": len(out.content),
+        "finish_reason": out.finish_reason,
+    }
     if out.error is not None and not _empty_but_finished(out):
         return failed("stop", out.error, **data)
     if stop in out.content:
@@ -458,7 +489,10 @@ def check_stop(p: Probe) -> CheckResult:
             data=data,
         )
     return CheckResult(
-        "stop", OK, f"honoured: {stop!r} ended the answer after {len(out.content)} characters (finish {out.finish_reason or '-'})", data=data
+        "stop",
+        OK,
+        f"honoured: {stop!r} ended the answer after {len(out.content)} characters (finish {out.finish_reason or '-'})",
+        data=data,
     )
 
 
@@ -478,7 +512,9 @@ def check_context(p: Probe) -> CheckResult:
             found = m.raw["meta"]["n_ctx"], "/models meta.n_ctx"
     if found is None:
         return CheckResult("context", SKIP, "not stated by the server")
-    return CheckResult("context", OK, f"{found[0]} tokens ({found[1]})", data={"tokens": found[0], "from": found[1]})
+    return CheckResult(
+        "context", OK, f"{found[0]} tokens ({found[1]})", data={"tokens": found[0], "from": found[1]}
+    )
 
 
 BASIC: tuple[tuple[str, Callable[[Probe], CheckResult]], ...] = (

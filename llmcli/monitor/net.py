@@ -262,7 +262,11 @@ def probe_connect(url: str, timeout: float) -> ConnectReport:
                 sock = socket.socket(family, kind, proto)
                 sock.settimeout(timeout)
                 sock.connect(address)
-                report.address = f"{address[0]}:{address[1]}" if family == socket.AF_INET else f"[{address[0]}]:{address[1]}"
+                report.address = (
+                    f"{address[0]}:{address[1]}"
+                    if family == socket.AF_INET
+                    else f"[{address[0]}]:{address[1]}"
+                )
                 break
             except OSError as exc:
                 last = exc

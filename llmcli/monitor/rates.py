@@ -95,7 +95,9 @@ def _first(snap: Snapshot, src: Source) -> str | None:
     return None
 
 
-def _quantity(key: str, spec: ServerMetrics, now: Snapshot, before: Snapshot | None, dt: float | None) -> Quantity:
+def _quantity(
+    key: str, spec: ServerMetrics, now: Snapshot, before: Snapshot | None, dt: float | None
+) -> Quantity:
     q = Quantity(key, QUANTITIES[key], "absent")
     src: Source | None = spec.quantities.get(key)
     while src is not None and _first(now, src) is None:
@@ -147,7 +149,9 @@ def _generic(now: Snapshot, before: Snapshot | None, dt: float | None) -> list[G
             continue
         value = now.value(name)
         per_s = None
-        counting = kind == "counter" or (kind in ("histogram", "summary") and name.endswith(("_sum", "_count")))
+        counting = kind == "counter" or (
+            kind in ("histogram", "summary") and name.endswith(("_sum", "_count"))
+        )
         if counting and before is not None and dt:
             delta = counter_delta(value, before.value(name))
             per_s = delta / dt if delta is not None else None

@@ -34,7 +34,9 @@ def _emit(line: str) -> None:
     write_out(sys.stdout.buffer, (line + "\n").encode("utf-8"))
 
 
-def health_document(settings, probe: Probe | None, results: list, code: int, full: bool, when: str) -> dict[str, Any]:
+def health_document(
+    settings, probe: Probe | None, results: list, code: int, full: bool, when: str
+) -> dict[str, Any]:
     return {
         "base_url": settings.base_url,
         "model": probe.model if probe is not None else None,
@@ -65,13 +67,32 @@ def _round(settings, key, options: HealthOptions, factory, on_begin, on_result) 
 
 
 def run_health(
-    settings, key, options: HealthOptions, factory, *, fmt: str, watch: float | None, stdout_tty: bool, stderr_tty: bool
+    settings,
+    key,
+    options: HealthOptions,
+    factory,
+    *,
+    fmt: str,
+    watch: float | None,
+    stdout_tty: bool,
+    stderr_tty: bool,
 ) -> int:
     interrupts.reset()
     with interrupts.shielded():
         if watch is None:
-            return _health_once(settings, key, options, factory, fmt=fmt, stdout_tty=stdout_tty, stderr_tty=stderr_tty)
-        return _health_watch(settings, key, options, factory, fmt=fmt, every=watch, stdout_tty=stdout_tty, stderr_tty=stderr_tty)
+            return _health_once(
+                settings, key, options, factory, fmt=fmt, stdout_tty=stdout_tty, stderr_tty=stderr_tty
+            )
+        return _health_watch(
+            settings,
+            key,
+            options,
+            factory,
+            fmt=fmt,
+            every=watch,
+            stdout_tty=stdout_tty,
+            stderr_tty=stderr_tty,
+        )
 
 
 def _health_once(settings, key, options, factory, *, fmt, stdout_tty, stderr_tty) -> int:
@@ -93,7 +114,11 @@ def _health_once(settings, key, options, factory, *, fmt, stdout_tty, stderr_tty
     code = exit_code(results)
     report.end(results, code)
     if fmt == "json":
-        _emit(json.dumps(health_document(settings, probe, results, code, options.full, when), ensure_ascii=False))
+        _emit(
+            json.dumps(
+                health_document(settings, probe, results, code, options.full, when), ensure_ascii=False
+            )
+        )
     return code
 
 
@@ -114,7 +139,9 @@ def _health_watch(settings, key, options, factory, *, fmt, every, stdout_tty, st
         from rich.live import Live
 
         console = Console(stderr=True, highlight=False)
-        live = Live(console=console, auto_refresh=False, transient=True, redirect_stdout=False, redirect_stderr=False)
+        live = Live(
+            console=console, auto_refresh=False, transient=True, redirect_stdout=False, redirect_stderr=False
+        )
 
     def draw(results: list) -> None:
         if live is not None:
@@ -186,10 +213,14 @@ def top_document(url: str, view, when: str) -> dict[str, Any]:
     return {"url": url, "time": when, **view.to_dict()}
 
 
-def run_top(settings, key, url: str, *, interval: float, once: bool, fmt: str, stdout_tty: bool, stderr_tty: bool) -> int:
+def run_top(
+    settings, key, url: str, *, interval: float, once: bool, fmt: str, stdout_tty: bool, stderr_tty: bool
+) -> int:
     from .net import RootClient
 
-    client = RootClient(settings.base_url, key.key, min(settings.timeout, max(5.0, 2 * interval)), debug=settings.debug)
+    client = RootClient(
+        settings.base_url, key.key, min(settings.timeout, max(5.0, 2 * interval)), debug=settings.debug
+    )
     interrupts.reset()
     try:
         with interrupts.shielded():
@@ -197,7 +228,9 @@ def run_top(settings, key, url: str, *, interval: float, once: bool, fmt: str, s
                 first = _scrape(client, url)  # a server without metrics fails here: one line, exit 4
             if once:
                 return _top_once(client, url, first, interval=interval, fmt=fmt, stdout_tty=stdout_tty)
-            return _top_live(client, url, first, interval=interval, fmt=fmt, stdout_tty=stdout_tty, stderr_tty=stderr_tty)
+            return _top_live(
+                client, url, first, interval=interval, fmt=fmt, stdout_tty=stdout_tty, stderr_tty=stderr_tty
+            )
     except KeyboardInterrupt:
         raise Interrupted(interrupts.received() or 2) from None
     finally:
@@ -238,7 +271,9 @@ def _top_live(client, url, first, *, interval, fmt, stdout_tty, stderr_tty) -> i
         from ..render.top import top_frame
 
         console = Console(stderr=True, highlight=False)
-        live = Live(console=console, auto_refresh=False, transient=True, redirect_stdout=False, redirect_stderr=False)
+        live = Live(
+            console=console, auto_refresh=False, transient=True, redirect_stdout=False, redirect_stderr=False
+        )
 
     def draw() -> None:
         if live is not None:

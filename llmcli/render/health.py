@@ -165,7 +165,9 @@ def watch_frame(
     for r in results:
         _add(table, r)
     for name in pending:
-        table.add_row(name, Text("…", style="dim"), "", Text("running" if name == pending[0] else "", style="dim"))
+        table.add_row(
+            name, Text("…", style="dim"), "", Text("running" if name == pending[0] else "", style="dim")
+        )
     known = [v for v in latencies if v is not None]
     spark_w = max(10, min(60, width - 40))
     line = Text("latency ", style="bold")

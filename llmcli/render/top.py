@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from rich.console import Console, Group
@@ -53,7 +54,15 @@ def _title(url: str, view: Any, interval: float) -> Text:
     return head
 
 
-def top_frame(url: str, view: Any, history: dict[str, list[float | None]], interval: float, width: int, height: int, error: str | None) -> Group:
+def top_frame(
+    url: str,
+    view: Any,
+    history: dict[str, list[float | None]],
+    interval: float,
+    width: int,
+    height: int,
+    error: str | None,
+) -> Group:
     parts: list[Any] = [_title(url, view, interval)]
     spark_w = max(8, min(40, width - 70))
     if view.server is not None:
@@ -69,9 +78,19 @@ def top_frame(url: str, view: Any, history: dict[str, list[float | None]], inter
             table.add_row(q.label, Text(value_text(q), style=style), Text(spark, style="cyan"))
         parts.append(table)
     else:
-        parts.append(Text("metrics of an unknown server (llmcli knows vLLM, llama.cpp, SGLang and TGI names):", style="dim"))
+        parts.append(
+            Text(
+                "metrics of an unknown server (llmcli knows vLLM, llama.cpp, SGLang and TGI names):",
+                style="dim",
+            )
+        )
         parts.append(generic_table(view, max(3, height - 6)))
-    parts.append(Text("Ctrl-C to stop" + (f" · last scrape failed: {neutralise(error)}" if error else ""), style="red" if error else "dim"))
+    parts.append(
+        Text(
+            "Ctrl-C to stop" + (f" · last scrape failed: {neutralise(error)}" if error else ""),
+            style="red" if error else "dim",
+        )
+    )
     return Group(*parts)
 
 
@@ -96,9 +115,12 @@ def generic_table(view: Any, rows: int | None = None) -> Table:
 
 def print_once(url: str, view: Any, interval: float, *, terminal: bool) -> None:
     """--once --format text: the snapshot as a table (styled only on a terminal)."""
-    console = Console(highlight=False, no_color=not terminal, force_terminal=terminal or None)
     if not terminal:
-        console = Console(highlight=False, color_system=None, force_terminal=False, width=200)
+        from .sink import write_out
+
+        write_out(sys.stdout.buffer, plain_once(url, view, interval).encode("utf-8"))
+        return
+    console = Console(highlight=False)
     console.print(_title(url, view, interval))
     if view.server is None:
         console.print(generic_table(view))
@@ -109,6 +131,21 @@ def print_once(url: str, view: Any, interval: float, *, terminal: bool) -> None:
     for q in view.quantities.values():
         table.add_row(q.label, value_text(q))
     console.print(table)
+
+
+def plain_once(url: str, view: Any, interval: float) -> str:
+    """The --once table as plain text: no styling, no padding at line ends."""
+    lines = [_title(url, view, interval).plain]
+    if view.server is None:
+        for m in view.generic:
+            rate = f"  {m.per_s:.2f}/s" if m.per_s is not None else ""
+            lines.append(
+                f"{neutralise(m.name)}  {m.kind}  {_num(m.value) if m.value is not None else '-'}{rate}"
+            )
+    else:
+        width = max(len(q.label) for q in view.quantities.values()) + 2
+        lines += [f"{q.label:<{width}}{value_text(q)}" for q in view.quantities.values()]
+    return "\n".join(lines) + "\n"
 
 
 def record_line(when: str, view: Any) -> str:
