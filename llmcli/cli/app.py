@@ -46,9 +46,7 @@ def root(
 app.command(help="Ask one question; the answer streams to stdout.")(ask)
 app.command(help="List the server's models (GET /models).")(models)
 app.command(help="Chat in a REPL; each turn sends the whole conversation and is saved.")(chat)
-app.command(name="health", cls=health_cmd.Command, help="Check that the server is up and working.")(
-    health_cmd.health
-)
+app.command(cls=health_cmd.Command, help="Check that the server is up and working.")(health_cmd.health)
 app.command(help="Show the server's load live from its Prometheus metrics.")(top)
 app.add_typer(auth_cmd.app, name="auth")
 app.add_typer(profile_cmd.app, name="profile")

@@ -15,7 +15,7 @@ from .sparkline import sparkline
 
 STYLE = {"ok": "green", "warn": "yellow", "skip": "dim", "fail": "bold red"}
 WORD = {"ok": "ok", "warn": "warn", "skip": "skip", "fail": "FAIL"}
-NAME_W, STATUS_W, TIME_W = 9, 5, 8
+NAME_W, STATUS_W, TIME_W = 9, 6, 8
 
 
 def seconds(value: float | None) -> str:

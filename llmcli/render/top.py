@@ -48,9 +48,9 @@ def value_text(q: Any) -> str:
 
 def _title(url: str, view: Any, interval: float) -> Text:
     head = Text(f"llmcli top — {neutralise(url)}", style="bold")
-    head.append(f"  {view.server or 'unknown server'}", style="cyan")
-    window = f"{view.interval_s:.1f} s" if view.interval_s else "-"
-    head.append(f"   every {interval:g} s · rates and latencies over the last {window}", style="dim")
+    head.append(f" · {view.server or 'unknown server'}", style="cyan")
+    window = f"{view.interval_s:.1f} s" if view.interval_s else "- (first scrape)"
+    head.append(f"\nscraped every {interval:g} s; rates and latencies cover the last {window}", style="dim")
     return head
 
 
