@@ -174,3 +174,25 @@ def test_health_and_top_import_nothing_heavy_at_startup(home):
 def test_top_help_does_not_import_the_parser(offline_cli):
     r = offline_cli("top", "--help")
     assert r.returncode == 0 and "--metrics-url" in r.stdout and "--once" in r.stdout
+
+
+def test_docs_name_every_check_and_every_quantity():
+    from pathlib import Path
+
+    from llmcli.monitor.checks import check_names
+    from llmcli.monitor.servers import QUANTITIES, SERVERS
+
+    docs = Path(__file__).resolve().parent.parent / "docs"
+    health_md = (docs / "health.md").read_text()
+    for name in check_names(full=True):
+        assert f"| `{name}`" in health_md, name
+    top_md = (docs / "top.md").read_text()
+    for key in QUANTITIES:
+        assert f"`{key}`" in top_md, key
+    for spec in SERVERS:  # every metric name of the table is in the docs' table
+        for source in spec.quantities.values():
+            while source is not None:
+                for metric in source.names:
+                    short = metric.removeprefix(spec.prefix) if spec.prefix != "tgi_" else metric
+                    assert f"`{short}`" in top_md, metric
+                source = source.fallback
