@@ -11,6 +11,7 @@ from . import auth as auth_cmd
 from . import config as config_cmd
 from . import health as health_cmd
 from . import history as history_cmd
+from . import options as o
 from . import profile as profile_cmd
 from .ask import ask
 from .chat import chat
@@ -39,6 +40,13 @@ def root(
     version: Annotated[
         bool, typer.Option("--version", "-V", help="Print the version.", callback=_version, is_eager=True)
     ] = False,
+    # The connection options here too: `llmcli -P work ask ...` means what `llmcli ask -P work ...` does.
+    profile: o.Profile = None,
+    base_url: o.BaseUrl = None,
+    transport: o.Transport = None,
+    timeout: o.Timeout = None,
+    max_retries: o.MaxRetries = None,
+    debug: o.Debug = False,
 ) -> None:
     """A command-line client for OpenAI-compatible LLM servers."""
 
