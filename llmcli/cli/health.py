@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperCommand
 
+from ..core.tty import isatty
 from ..errors import UsageError
 from . import options as o
 from .common import api_key, load_settings, make_transport
@@ -111,15 +112,8 @@ def health(
         transport_factory,
         fmt=fmt,
         watch=watch,
-        stdout_tty=_isatty(sys.stdout),
-        stderr_tty=_isatty(sys.stderr) and os.environ.get("TERM", "") != "dumb",
+        stdout_tty=isatty(sys.stdout),
+        stderr_tty=isatty(sys.stderr) and os.environ.get("TERM", "") != "dumb",
     )
     if code:
         raise typer.Exit(code)
-
-
-def _isatty(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False

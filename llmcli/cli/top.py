@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from ..core.tty import isatty
 from ..errors import UsageError
 from . import options as o
 from .common import api_key, load_settings
@@ -60,13 +61,6 @@ def top(
         interval=interval,
         once=once,
         fmt=fmt,
-        stdout_tty=_isatty(sys.stdout),
-        stderr_tty=_isatty(sys.stderr) and os.environ.get("TERM", "") != "dumb",
+        stdout_tty=isatty(sys.stdout),
+        stderr_tty=isatty(sys.stderr) and os.environ.get("TERM", "") != "dumb",
     )
-
-
-def _isatty(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False

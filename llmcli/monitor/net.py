@@ -20,8 +20,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .. import __version__
+from ..core.urls import host_of
 from ..errors import LlmcliError, RequestRejected, TransportError
-from ..transport.base import error_for_status, host_of, network_error, server_message
+from ..transport.status import error_for_status, network_error, server_message
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 

@@ -193,8 +193,8 @@ def _health_watch(settings, key, options, factory, *, fmt, every, stdout_tty, st
 
 
 def _scrape(client, url: str):
+    from ..core.urls import host_of
     from ..errors import RequestRejected
-    from ..transport.base import host_of
     from .net import fetch_metrics
     from .prom import MetricsFormatError, parse
 
