@@ -30,6 +30,13 @@ def doc(r) -> dict:
     return d
 
 
+def spawn(cli, *args: str) -> subprocess.Popen:
+    """The CLI as a long-running process with piped stdout and stderr (the test stops it)."""
+    return subprocess.Popen(
+        cli.argv(*args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=cli.env
+    )
+
+
 def row(r, name: str) -> str:
     return next(line for line in r.stdout.splitlines()[2:] if line.split()[0] == name)
 
@@ -303,14 +310,8 @@ def test_bad_options_are_usage_errors(cli, server):
 
 
 def test_watch_into_a_pipe_is_one_json_document_per_round_and_ctrl_c_is_130(cli, server):
-    proc = subprocess.Popen(
-        cli.argv(
-            "health", "--base-url", server.base_url, "-m", "ref-model", "--watch", "0.2", "--format", "json"
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        env=cli.env,
+    proc = spawn(
+        cli, "health", "--base-url", server.base_url, "-m", "ref-model", "--watch", "0.2", "--format", "json"
     )
     lines: list[bytes] = []
     while len(lines) < 3:
@@ -329,13 +330,7 @@ def test_watch_into_a_pipe_is_one_json_document_per_round_and_ctrl_c_is_130(cli,
 
 def test_watch_text_lines_report_a_failing_round(cli, server):
     server.monitor.health = "loading"
-    proc = subprocess.Popen(
-        cli.argv("health", "--base-url", server.base_url, "-m", "ref-model", "--watch", "0.2"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        env=cli.env,
-    )
+    proc = spawn(cli, "health", "--base-url", server.base_url, "-m", "ref-model", "--watch", "0.2")
     first = proc.stdout.readline().decode()
     server.monitor.health = "ok"
     second = b""
@@ -353,13 +348,7 @@ def test_watch_text_lines_report_a_failing_round(cli, server):
 
 @pytest.mark.parametrize("signum,code", [(signal.SIGTERM, 143)])
 def test_watch_sigterm_is_143(cli, server, signum, code):
-    proc = subprocess.Popen(
-        cli.argv("health", "--base-url", server.base_url, "-m", "ref-model", "--watch", "0.2"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        env=cli.env,
-    )
+    proc = spawn(cli, "health", "--base-url", server.base_url, "-m", "ref-model", "--watch", "0.2")
     assert proc.stdout.readline()
     proc.send_signal(signum)
     proc.communicate(timeout=20)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 
 import pytest
 import refserver_monitor as rm
 from conftest import assert_no_traceback
+from test_health import spawn
 
 SENTINEL = "sk-top-sentinel-0a1b2c3d4e5f"
 
@@ -128,13 +128,7 @@ def test_server_down_is_exit_6(cli):
 
 def test_counter_reset_between_scrapes_is_not_a_negative_rate(cli, server):
     server.monitor.metrics = "vllm"
-    proc = subprocess.Popen(
-        cli.argv("top", "--base-url", server.base_url, "--interval", "0.3", "--format", "json"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        env=cli.env,
-    )
+    proc = spawn(cli, "top", "--base-url", server.base_url, "--interval", "0.3", "--format", "json")
     first = json.loads(proc.stdout.readline())
     server.monitor.restart()
     docs = [json.loads(proc.stdout.readline()) for _ in range(2)]
@@ -151,13 +145,7 @@ def test_counter_reset_between_scrapes_is_not_a_negative_rate(cli, server):
 
 def test_pipe_without_once_is_one_line_per_interval(cli, server):
     server.monitor.metrics = "llamacpp"
-    proc = subprocess.Popen(
-        cli.argv("top", "--base-url", server.base_url, "--interval", "0.2"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        env=cli.env,
-    )
+    proc = spawn(cli, "top", "--base-url", server.base_url, "--interval", "0.2")
     lines = [proc.stdout.readline().decode() for _ in range(2)]
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=20)
