@@ -172,7 +172,12 @@ def _health_watch(settings, key, options, factory, *, fmt, every, stdout_tty, st
                 last, last_code = results, code
                 if records:
                     if fmt == "json":
-                        _emit(json.dumps(health_document(settings, probe, results, code, options.full, when)))
+                        _emit(
+                            json.dumps(
+                                health_document(settings, probe, results, code, options.full, when),
+                                ensure_ascii=False,
+                            )
+                        )
                     else:
                         _emit(watch_line(when, results, code, latency(results)))
                 draw(results)
