@@ -9,12 +9,14 @@ import typer
 from .. import __version__
 from . import auth as auth_cmd
 from . import config as config_cmd
+from . import health as health_cmd
 from . import history as history_cmd
 from . import options as o
 from . import profile as profile_cmd
 from .ask import ask
 from .chat import chat
 from .models import models
+from .top import top
 
 app = typer.Typer(
     name="llmcli",
@@ -52,6 +54,8 @@ def root(
 app.command(help="Ask one question; the answer streams to stdout.")(ask)
 app.command(help="List the server's models (GET /models).")(models)
 app.command(help="Chat in a REPL; each turn sends the whole conversation and is saved.")(chat)
+app.command(cls=health_cmd.Command, help="Check that the server is up and working.")(health_cmd.health)
+app.command(help="Show the server's load live from its Prometheus metrics.")(top)
 app.add_typer(auth_cmd.app, name="auth")
 app.add_typer(profile_cmd.app, name="profile")
 app.add_typer(config_cmd.app, name="config")
