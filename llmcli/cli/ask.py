@@ -101,15 +101,29 @@ def ask(
     continue_: h.Continue = False,
     conversation: h.ConversationRef = None,
     no_save: h.NoSave = False,
+    show_request: o.ShowRequest = None,
+    cache: o.Cache = None,
+    cache_any: o.CacheAny = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """Ask one question; the answer streams to stdout."""
     if fmt not in ("text", "json"):
         raise UsageError(f"--format must be text or json, not {fmt!r}")
     if plain and markdown:
         raise UsageError("--plain and --markdown exclude each other", hint="give one of them")
+    show = o.show_form(show_request)
     text = read_prompt(prompt or [])
-    settings = load_settings(model=model)
-    with exchange_context(settings, no_save=no_save, continue_=continue_, conversation=conversation) as ctx:
+    settings = load_settings(model=model, cache=cache)
+    with exchange_context(
+        settings,
+        no_save=no_save,
+        continue_=continue_,
+        conversation=conversation,
+        showing=show is not None,
+        cache_any=cache_any,
+    ) as ctx:
         messages, system_prompt = compose_messages(
             text, system=system, default_system=settings.system, earlier=ctx.earlier
         )
@@ -124,6 +138,11 @@ def ask(
             seed=seed,
             options=option,
         )
+        if show is not None:  # the point where the request would be sent: print it instead
+            from ..show import show_request as print_request
+
+            print_request(ctx.config, request, show, stream=not no_stream)
+            return
         from ..render.choose import choose_sink
         from ..turn import run_exchange
 
@@ -137,6 +156,7 @@ def ask(
             settings=settings,
             recorder=ctx.recorder,
             stream=not no_stream,
+            cache=ctx.cache,
         )
     _report(
         outcome,
@@ -159,6 +179,7 @@ def _report(outcome, *, fmt: str, stats: bool, requested_max, conversation_id: s
             "usage": outcome.usage.to_dict() if outcome.usage else None,
             "timing": outcome.timing.to_dict(),
             "conversation_id": conversation_id,
+            "cached": outcome.cached,
         }
         if not outcome.ok:
             doc["status"] = outcome.status
