@@ -17,8 +17,9 @@ from .common import load_settings, warn
 from .context import exchange_context
 
 
-def read_prompt(args: list[str], stdin=None) -> str:
-    """Arguments joined by spaces; stdin (when not a terminal) after a blank line; `-` = stdin alone."""
+def read_prompt(args: list[str], stdin=None, *, command: str = "ask") -> str:
+    """Arguments joined by spaces; stdin (when not a terminal) after a blank line; `-` = stdin alone.
+    (`llmcli complete` reads its prompt the same way; `command` names it in the hints.)"""
     stdin = sys.stdin if stdin is None else stdin
     only_stdin = args == ["-"]
     text = "" if only_stdin else " ".join(args)
@@ -26,7 +27,7 @@ def read_prompt(args: list[str], stdin=None) -> str:
     if only_stdin and not piped:
         raise UsageError(
             "`-` reads the prompt from stdin, but stdin is a terminal",
-            hint="pipe text in: echo hi | llmcli ask -",
+            hint=f"pipe text in: echo hi | llmcli {command} -",
         )
     if piped:
         data = stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read()
@@ -44,10 +45,10 @@ def read_prompt(args: list[str], stdin=None) -> str:
     if not args and not piped:
         raise UsageError(
             "no prompt",
-            hint='llmcli ask "your question", or pipe text in: cat file | llmcli ask "summarise:"',
+            hint=f'llmcli {command} "your question", or pipe text in: cat file | llmcli {command} "summarise:"',
         )
     if not text.strip():
-        raise UsageError("the prompt is empty", hint='give a prompt: llmcli ask "your question"')
+        raise UsageError("the prompt is empty", hint=f'give a prompt: llmcli {command} "your question"')
     return text
 
 
