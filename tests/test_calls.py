@@ -16,7 +16,9 @@ TRANSPORTS = ["http", "sdk"]
 
 
 def complete(cli, *args, transport="http", **kw):
-    return cli("complete", "--base-url", cli.server.base_url, "--transport", transport, "-m", "base", *args, **kw)
+    return cli(
+        "complete", "--base-url", cli.server.base_url, "--transport", transport, "-m", "base", *args, **kw
+    )
 
 
 def embed(cli, *args, transport="http", **kw):
@@ -27,7 +29,17 @@ def embed(cli, *args, transport="http", **kw):
 def test_complete_streams_the_text_into_a_pipe_and_sends_a_completion_request(cli, server, transport):
     server.push(Scenario(text="upon a time, there was"))
     r = complete(
-        cli, "Once", "--max-tokens", "7", "--temperature", "0.5", "--stop", "\n", "--seed", "3", transport=transport
+        cli,
+        "Once",
+        "--max-tokens",
+        "7",
+        "--temperature",
+        "0.5",
+        "--stop",
+        "\n",
+        "--seed",
+        "3",
+        transport=transport,
     )
     assert r.returncode == 0, r
     assert r.stdout == "upon a time, there was"  # exact, no newline added into a pipe
@@ -35,7 +47,12 @@ def test_complete_streams_the_text_into_a_pipe_and_sends_a_completion_request(cl
     assert req.path == "/v1/completions"
     body = req.body
     assert body["prompt"] == "Once" and body["model"] == "base" and body["stream"] is True
-    assert body["max_tokens"] == 7 and body["temperature"] == 0.5 and body["stop"] == ["\n"] and body["seed"] == 3
+    assert (
+        body["max_tokens"] == 7
+        and body["temperature"] == 0.5
+        and body["stop"] == ["\n"]
+        and body["seed"] == 3
+    )
     assert "messages" not in body and "echo" not in body and "logprobs" not in body
 
 
@@ -81,7 +98,11 @@ def test_complete_no_stream_gives_the_same_output(cli, server, transport):
         (Scenario(text="alpha beta gamma", cut_after=2), 7, "before the answer was complete"),
         (Scenario(text="alpha beta gamma", error_after=1), 7, "mid-stream"),
         (Scenario(status=401), 3, "HTTP 401"),
-        (Scenario(status=404, error_body={"error": {"message": "model base not found"}}), 4, "model base not found"),
+        (
+            Scenario(status=404, error_body={"error": {"message": "model base not found"}}),
+            4,
+            "model base not found",
+        ),
         (Scenario(text="alpha beta", finish_reason="length"), 0, "max_tokens"),
     ],
     ids=["cut", "error-event", "401", "404", "length"],
@@ -114,7 +135,12 @@ def test_complete_is_saved_as_a_completion_conversation_that_ask_c_does_not_cont
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_complete_and_embed_say_clearly_when_the_server_lacks_the_endpoint(cli, server, transport):
-    msg = {"error": {"code": 501, "message": "This server does not support embeddings. Start it with `--embeddings`"}}
+    msg = {
+        "error": {
+            "code": 501,
+            "message": "This server does not support embeddings. Start it with `--embeddings`",
+        }
+    }
     server.push(Scenario(status=501, error_body=msg))
     r = embed(cli, "hello", transport=transport)
     assert r.returncode == 4, r
@@ -131,7 +157,9 @@ def test_embed_arguments_in_order_as_json(cli, server, transport):
     assert r.returncode == 0, r
     doc = json.loads(r.stdout)
     assert [d["text"] for d in doc["data"]] == ["first text", "second", "third one"]
-    assert [d["embedding"] for d in doc["data"]] == [vector_for(t, 4) for t in ("first text", "second", "third one")]
+    assert [d["embedding"] for d in doc["data"]] == [
+        vector_for(t, 4) for t in ("first text", "second", "third one")
+    ]
     assert doc["model"] == "emb" and doc["usage"] == {"prompt_tokens": 5, "total_tokens": 5}
     (req,) = server.requests
     assert req.path == "/v1/embeddings"
@@ -146,7 +174,9 @@ def test_embed_arguments_in_order_as_json(cli, server, transport):
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_embed_stdin_lines_batched_as_jsonl_and_csv(cli, server, transport):
     lines = [f"text number {i}" for i in range(7)]
-    r = embed(cli, "--batch-size", "3", "--format", "jsonl", input="\n".join(lines) + "\n", transport=transport)
+    r = embed(
+        cli, "--batch-size", "3", "--format", "jsonl", input="\n".join(lines) + "\n", transport=transport
+    )
     assert r.returncode == 0, r
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     assert [row["index"] for row in rows] == list(range(7))

@@ -205,7 +205,7 @@ def _openai(wire: WireRequest, key_env: str | None, endpoint: str) -> str:
             "result = client.embeddings.create(",
             *args,
             ")",
-            "for item in result.data:",
+            "for item in sorted(result.data, key=lambda item: item.index):",
             "    print(item.embedding)",
         ]
     elif endpoint in _SDK_CALL:
