@@ -238,22 +238,10 @@ class ResponseCache:
             self._fail(exc)
             return None
 
-    def put(self, key: str, outcome: Any) -> None:
+    def put(self, key: str, value: dict[str, Any]) -> None:
         cache = self._open()
         if cache is None:
             return
-        from ..transport.wire import merge_logprobs
-
-        value = {
-            "content": outcome.content,
-            "reasoning": outcome.reasoning,
-            "finish_reason": outcome.finish_reason,
-            "model": outcome.model,
-            "usage": outcome.usage.to_dict()
-            if outcome.usage is not None and not outcome.usage_estimated
-            else None,
-            "logprobs": merge_logprobs(outcome.logprobs),
-        }
         try:
             cache.put(key, self._urls.get(key, ""), value)
         except StoreError as exc:
