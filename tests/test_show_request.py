@@ -178,3 +178,20 @@ def test_show_request_saves_nothing_and_rejects_unknown_forms(cli, server, home)
     assert not (home / "history.db").exists()
     r = cli.ask("-m", "m", "--show-request", "wget", "hi")
     assert r.returncode == 2 and "curl, python, openai, json, httpie" in r.stderr
+
+
+def test_chat_slash_show_request(cli, server):
+    lines = "first question\n/show-request json\n/show-request curl next one\n"
+    r = cli("chat", "--base-url", server.base_url, "-m", "m", "--no-save", input=lines)
+    assert r.returncode == 0, r
+    assert len(server.chat_requests()) == 1  # only the real message was sent
+    shown_json = r.stdout[r.stdout.index("{") : r.stdout.index("curl ")]
+    body = json.loads(shown_json)["body"]
+    assert body == server.chat_requests()[0].body  # the last request, as it was sent
+    curl = r.stdout[r.stdout.index("curl ") :]
+    sent = json.loads(shlex.split(curl.replace("\\\n", " "))[-1])
+    assert [m["content"] for m in sent["messages"]] == [
+        "first question",
+        "Hello from the reference server.",
+        "next one",
+    ]

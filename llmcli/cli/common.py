@@ -207,6 +207,35 @@ class _KeyringHint:
             self._explain(exc)
             raise
 
+    def stream_text(self, request):
+        try:
+            yield from self._inner.stream_text(request)
+        except Exception as exc:
+            self._explain(exc)
+            raise
+
+    def complete_text(self, request):
+        try:
+            return self._inner.complete_text(request)
+        except Exception as exc:
+            self._explain(exc)
+            raise
+
+    def embed(self, request):
+        try:
+            return self._inner.embed(request)
+        except Exception as exc:
+            self._explain(exc)
+            raise
+
+    @property
+    def config(self):
+        return self._inner.config
+
+    @property
+    def host(self):
+        return self._inner.host
+
     def close(self) -> None:
         self._inner.close()
 
