@@ -74,6 +74,7 @@ def run_exchange(
     """The user's turn is kept before the request is sent, and the answer as it ended right after the
     turn, before anything else can interrupt. `recorder` is a store.recorder.Recorder, or None when
     nothing is saved; a history problem is a warning there, never a failed answer."""
+    sent = request.messages[-1].attachments if request.messages else ()
     if recorder is not None:
         recorder.start(
             prompt,
@@ -82,8 +83,13 @@ def run_exchange(
             base_url=settings.base_url,
             model=request.model,
             params={**request.params, **request.extra},
+            attachments=[a.to_record() for a in sent] or None,
         )
     outcome = run_turn(transport, request, sink, stream=stream)
+    if outcome.error is not None:
+        from .core.attachments import explain_refusal
+
+        explain_refusal(outcome.error, request.messages)
     if recorder is not None:
         recorder.finish(outcome)
     return outcome

@@ -49,9 +49,10 @@ def given_options(ctx: Any = None) -> dict[str, Any]:
     return found
 
 
-def load_settings(*, profile: str | None = None, model: str | None = None) -> Settings:
+def load_settings(*, profile: str | None = None, model: str | None = None, template: Any = None) -> Settings:
     """Settings for the running command: the connection options come from the command line (see
-    `given_options`); `profile` is given only to resolve a profile other than the flag's."""
+    `given_options`); `profile` is given only to resolve a profile other than the flag's; `template`
+    (core.templates.Template, from -t) is the layer between the flags and the rest."""
     given = given_options()
     flags = Flags(
         profile=profile or given.get("profile"),
@@ -62,7 +63,7 @@ def load_settings(*, profile: str | None = None, model: str | None = None) -> Se
         max_retries=given.get("max_retries"),
         debug=bool(given.get("debug", False)),
     )
-    return resolve(flags, os.environ, load_config(paths().config_file))
+    return resolve(flags, os.environ, load_config(paths().config_file), template)
 
 
 def load_config_file() -> Config:

@@ -11,7 +11,7 @@ from ..core.settings import Settings
 from ..core.types import Message
 from ..transport.base import Transport
 from . import history as h
-from .common import api_key, make_transport, pick_model
+from .common import api_key, make_transport, pick_model, warn
 
 
 @dataclass(slots=True)
@@ -30,6 +30,10 @@ def exchange_context(
     rec, earlier, conv_model = h.open_history(
         no_save=no_save, continue_=continue_, conversation=conversation, settings=settings
     )
+    if earlier:  # images of earlier turns are read again from their paths (stderr says when one is gone)
+        from ..core.attachments import restore_messages
+
+        earlier = restore_messages(earlier, warn)
     client = None
     try:
         client = make_transport(settings, api_key(settings))

@@ -90,9 +90,14 @@ _V2 = (
     "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')",
 )
 
+# v3: what went with a user turn (-f): JSON, a list of core.attachments records — the text of text
+# files, and for images a reference (path or URL, MIME type, size, sha256), never the image's bytes.
+_V3 = ("ALTER TABLE messages ADD COLUMN attachments TEXT",)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "conversations and messages", _V1),
     Migration(2, "full-text search", _V2),
+    Migration(3, "attachments", _V3),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -74,8 +74,10 @@ class Recorder:
         base_url: str | None = None,
         model: str | None = None,
         params: Mapping[str, Any] | None = None,
+        attachments: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Write the user's turn (and a new conversation unless continuing) before the request."""
+        """Write the user's turn (and a new conversation unless continuing) before the request;
+        `attachments` are the records of what went with it (core.attachments: no image bytes)."""
         self.saved_turn = False
         if not self.save or self.failed:
             return
@@ -91,6 +93,7 @@ class Recorder:
                     host=host,
                     model=model,
                     params=params,
+                    attachments=attachments,
                 )
                 self.saved_turn = True
                 self.kept_id = self.conversation_id
