@@ -228,7 +228,9 @@ def test_history_keeps_image_references_not_base64_and_continue_resends_them(cli
     assert f"image {img} no longer exists" in r.stderr
     earlier_user = server.chat_requests()[-1].body["messages"][0]
     # no image left: the turn is plain text again, what every server takes
-    assert earlier_user["content"] == f"File: {tmp_path / 'log.txt'}\n```\nerror: disk full\n```\n\nwhat broke?"
+    assert (
+        earlier_user["content"] == f"File: {tmp_path / 'log.txt'}\n```\nerror: disk full\n```\n\nwhat broke?"
+    )
 
 
 def test_history_show_and_export_show_attachments_as_what_they_are(cli, server, tmp_path):

@@ -21,21 +21,21 @@ def obj(properties: dict, required: list[str] | None = None) -> dict:
     }
 
 
-S, I, F, B = {"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "boolean"}
+S, INT, F, B = {"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "boolean"}
 
 CONCISE = [
     ("name", obj({"name": S})),
-    ("name, age int", obj({"name": S, "age": I})),
+    ("name, age int", obj({"name": S, "age": INT})),
     (
         "name str, age int, height float, alive bool, tags list[str]",
-        obj({"name": S, "age": I, "height": F, "alive": B, "tags": {"type": "array", "items": S}}),
+        obj({"name": S, "age": INT, "height": F, "alive": B, "tags": {"type": "array", "items": S}}),
     ),
-    ("grid list[list[int]]", obj({"grid": {"type": "array", "items": {"type": "array", "items": I}}})),
-    ("  a  int ,b,  c list[ float ] ", obj({"a": I, "b": S, "c": {"type": "array", "items": F}})),
+    ("grid list[list[int]]", obj({"grid": {"type": "array", "items": {"type": "array", "items": INT}}})),
+    ("  a  int ,b,  c list[ float ] ", obj({"a": INT, "b": S, "c": {"type": "array", "items": F}})),
     ("name: the full name", obj({"name": {"type": "string", "description": "the full name"}})),
     (
         "name, age int, tags list[str]: what applies",
-        obj({"name": S, "age": I, "tags": {"type": "array", "items": S, "description": "what applies"}}),
+        obj({"name": S, "age": INT, "tags": {"type": "array", "items": S, "description": "what applies"}}),
     ),
     (  # newline separated: a description may hold commas
         "name: first, then last\nage int: in years, rounded down\n\n",
@@ -46,7 +46,7 @@ CONCISE = [
             }
         ),
     ),
-    ("NAME INT", obj({"NAME": I})),
+    ("NAME INT", obj({"NAME": INT})),
 ]
 
 
@@ -110,7 +110,7 @@ def test_the_schema_goes_as_response_format(cli, server):
     assert cli.ask("-m", "M", "--schema", "name, age int", "who?").returncode in (0, 7)
     assert sent_format(server) == {
         "type": "json_schema",
-        "json_schema": {"name": "response", "schema": obj({"name": S, "age": I}), "strict": False},
+        "json_schema": {"name": "response", "schema": obj({"name": S, "age": INT}), "strict": False},
     }
     cli.ask("-m", "M", "--schema", "name", "--schema-strict", "--schema-multi", "who?")
     fmt = sent_format(server)["json_schema"]
@@ -162,7 +162,7 @@ def test_a_valid_answer_goes_into_a_pipe_exactly_as_received_exit_0(cli, server)
     "answer,words",
     [
         ('{"name": "Ann", "age": "forty"}', ["does not match the schema", "at $.age", "'forty' is not of type 'integer'"]),
-        ("I think Ann is 41.", ["not JSON"]),
+        ("INT think Ann is 41.", ["not JSON"]),
     ],
 )  # fmt: skip
 def test_an_invalid_or_non_json_answer_stays_on_stdout_with_one_line_and_exit_7(cli, server, answer, words):
@@ -210,7 +210,7 @@ def test_llmcli_schema_prints_the_json_schema(offline_cli):
     r = offline_cli("schema", "name, age int, tags list[str]: labels")
     assert r.returncode == 0
     assert json.loads(r.stdout) == obj(
-        {"name": S, "age": I, "tags": {"type": "array", "items": S, "description": "labels"}}
+        {"name": S, "age": INT, "tags": {"type": "array", "items": S, "description": "labels"}}
     )
     r = offline_cli("schema", "--multi", "name")
     assert json.loads(r.stdout) == obj({"items": {"type": "array", "items": obj({"name": S})}})
@@ -242,7 +242,7 @@ def test_the_repl_checks_each_answer_against_the_schema(cli, server):
     r = cli("chat", "--base-url", server.base_url, "-m", "M", input=script)
     assert r.returncode == 7  # the first failing turn's code; later lines still answered
     reqs = server.chat_requests()
-    assert reqs[0].body["response_format"]["json_schema"]["schema"] == obj({"name": S, "age": I})
+    assert reqs[0].body["response_format"]["json_schema"]["schema"] == obj({"name": S, "age": INT})
     assert "response_format" not in reqs[2].body
     assert r.stderr.count("not JSON") == 1
 
