@@ -162,7 +162,7 @@ def test_a_valid_answer_goes_into_a_pipe_exactly_as_received_exit_0(cli, server)
     "answer,words",
     [
         ('{"name": "Ann", "age": "forty"}', ["does not match the schema", "at $.age", "'forty' is not of type 'integer'"]),
-        ("INT think Ann is 41.", ["not JSON"]),
+        ("I think Ann is 41.", ["not JSON"]),
     ],
 )  # fmt: skip
 def test_an_invalid_or_non_json_answer_stays_on_stdout_with_one_line_and_exit_7(cli, server, answer, words):
