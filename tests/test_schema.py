@@ -287,3 +287,14 @@ def test_real_server_cut_inside_an_unbounded_string_is_exit_7(llama_server, home
     assert_no_traceback(r.stderr)
     assert r.returncode == 7, r
     assert r.stdout.startswith("{") and "max_tokens" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_the_docs_example_is_what_llmcli_schema_prints(offline_cli):
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).parent.parent / "docs" / "schema.md").read_text()
+    example = re.search(r"`llmcli schema '([^']+)'` prints:\n\n```json\n(.*?)```", doc, re.S)
+    assert example is not None
+    r = offline_cli("schema", example.group(1))
+    assert r.returncode == 0 and r.stdout == example.group(2)

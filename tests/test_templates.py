@@ -378,3 +378,19 @@ def test_a_broken_template_file_is_named(cli, server, home):
 def test_templates_folder_honours_llmcli_home(cli, home):
     cli("template", "save", "h", "--temperature", "0.5")
     assert os.path.exists(home / "templates" / "h.toml")
+
+
+def test_the_docs_presets_table_matches_the_presets():
+    import re
+
+    doc = (Path(__file__).parent.parent / "docs" / "templates.md").read_text()
+    rows = dict(re.findall(r"^\| `(\w+)` \| (.+?) \|$", doc, re.M))
+    assert set(rows) == set(t.PRESETS)
+    for name, tpl in t.PRESETS.items():
+        for key in ("temperature", "top_p"):
+            value = getattr(tpl, key)
+            assert (value is not None) == (key in rows[name]), (name, key)
+            if value is not None:
+                assert f"{key} {value}" in rows[name], (name, key)
+        assert ("system prompt" in rows[name]) == (tpl.system is not None)
+        assert ("json_object" in rows[name]) == bool(tpl.options)
