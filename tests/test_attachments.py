@@ -332,3 +332,24 @@ def test_the_file_path_in_history_is_absolute(cli, server, tmp_path, home):
     assert shown["messages"][0]["attachments"][0]["path"] == os.path.join(str(tmp_path), "rel.txt")
     assert shown["messages"][0]["attachments"][0]["name"] == "rel.txt"
     assert Path(shown["messages"][0]["attachments"][0]["path"]).is_absolute()
+
+
+def test_real_server_without_vision_says_why(llama_server, home, tmp_path):
+    """llama.cpp without a vision projector answers 500 "image input is not supported": the server's
+    words stay, and the hint says the model may not take images."""
+    from conftest import Cli
+
+    (tmp_path / "i.png").write_bytes(IMAGES["image/png"])
+    srv = llama_server()
+    r = Cli(home, None)(
+        "ask", "--base-url", srv.base_url, "--max-retries", "0", "-f", str(tmp_path / "i.png"), "what is it"
+    )
+    assert_no_traceback(r.stderr)
+    assert r.returncode == 6, r
+    assert "image input is not supported" in r.stderr and "may not be a vision model" in r.stderr
+    # a text attachment is just text to it
+    (tmp_path / "n.txt").write_text("hello")
+    r = Cli(home, None)(
+        "ask", "--base-url", srv.base_url, "--max-tokens", "4", "-f", str(tmp_path / "n.txt"), "q"
+    )
+    assert r.returncode == 0, r

@@ -18,8 +18,6 @@ an attachment for `-c`, re-reading an image from its path when it is still there
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -170,6 +168,8 @@ class Attachment:
     # --- on the wire ------------------------------------------------------------------------------
 
     def data_url(self) -> str:
+        import base64  # with hashlib, only when a file is attached: not on every command's startup
+
         assert self.data is not None
         return f"data:{self.mime};base64,{base64.b64encode(self.data).decode('ascii')}"
 
@@ -182,8 +182,10 @@ class Attachment:
 
 def fence_for(text: str) -> str:
     """A backtick fence longer than any run of backticks in the text (at least three)."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    return "`" * max(3, longest + 1)
+    fence = "```"
+    while fence in text:  # substring search runs at memory speed; a regex scan of megabytes does not
+        fence += "`"
+    return fence
 
 
 def text_block(att: Attachment) -> str:
@@ -303,6 +305,8 @@ def _too_big(name: str, size: int, limit: int) -> UsageError:
 def _from_bytes(
     name: str, path: str | None, data: bytes, *, max_bytes: int, detail: str | None
 ) -> Attachment:
+    import hashlib
+
     if len(data) > max_bytes:
         raise _too_big(name, len(data), max_bytes)
     digest = hashlib.sha256(data).hexdigest()
@@ -435,6 +439,8 @@ def restore(
     mime = sniff_image(data[:16])
     if mime is None or len(data) > max_bytes:
         return replace(base, missing=True), f"image {base.path} is no longer an image; left out"
+    import hashlib
+
     digest = hashlib.sha256(data).hexdigest()
     note = None
     if base.sha256 and digest != base.sha256:

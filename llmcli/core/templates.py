@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -167,6 +166,8 @@ def _bad(where: str, problem: str) -> UsageError:
 
 def from_toml(text: str, name: str, where: str) -> Template:
     """A template file's text → Template, every key and type checked (exit 2 naming the file)."""
+    import tomllib
+
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
