@@ -353,3 +353,17 @@ def test_real_server_without_vision_says_why(llama_server, home, tmp_path):
         "ask", "--base-url", srv.base_url, "--max-tokens", "4", "-f", str(tmp_path / "n.txt"), "q"
     )
     assert r.returncode == 0, r
+
+
+def test_both_transports_send_the_same_shaped_body(cli, server, tmp_path):
+    (tmp_path / "i.png").write_bytes(IMAGES["image/png"])
+    (tmp_path / "a.py").write_text("x = 1\n")
+    server.default = Scenario(text='{"n": 1}')
+    bodies = []
+    for transport in ("http", "sdk"):
+        r = cli.ask("--transport", transport, "-m", "M", "-f", str(tmp_path / "a.py"), "-f", str(tmp_path / "i.png"),
+                    "--image-detail", "high", "--schema", "n int", "q")  # fmt: skip
+        assert r.returncode == 0, r
+        bodies.append(server.chat_requests()[-1].body)
+    assert bodies[0] == bodies[1]
+    assert bodies[0]["messages"][-1]["content"][1]["image_url"]["detail"] == "high"
