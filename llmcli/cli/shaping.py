@@ -74,6 +74,18 @@ def load_schema(
     return sch.Schema(sch.multi(schema) if multi else schema, strict)
 
 
+def load_files(
+    specs: list[str], max_file_bytes: str | None, image_detail: str | None
+) -> tuple[list[att.Attachment], int]:
+    """-f values read and checked (`-` is stdin when it is not a terminal), and the size limit used."""
+    if image_detail is not None and image_detail not in att.DETAILS:
+        raise UsageError(f"--image-detail must be low, high or auto, not {image_detail!r}")
+    limit = max_bytes(max_file_bytes)
+    piped = att.STDIN in specs and sys.stdin is not None and not isatty(sys.stdin)
+    stdin = sys.stdin.buffer if piped else None
+    return att.load_all(specs, max_bytes=limit, detail=image_detail, stdin=stdin), limit
+
+
 def shape(
     text: str,
     template: tpl_mod.Template | None,
@@ -92,13 +104,7 @@ def shape(
     if template is not None:
         text, system = tpl_mod.apply(template, text, dict(params or ()))
         template = replace(template, system=system)
-    if image_detail is not None and image_detail not in att.DETAILS:
-        raise UsageError(f"--image-detail must be low, high or auto, not {image_detail!r}")
-    limit = max_bytes(max_file_bytes)
-    stdin = (
-        sys.stdin.buffer if att.STDIN in files and sys.stdin is not None and not isatty(sys.stdin) else None
-    )
-    attachments = att.load_all(files, max_bytes=limit, detail=image_detail, stdin=stdin)
+    attachments, _ = load_files(files, max_file_bytes, image_detail)
     shaped_schema = load_schema(schema, template, strict=schema_strict, multi=schema_multi)
     if not text.strip() and not attachments:
         raise UsageError("the prompt is empty", hint='give a prompt: llmcli ask "your question"')
@@ -129,15 +135,12 @@ def shape_chat(
     tpl = use_template(template, params)
     if tpl is not None:
         tpl, _ = tpl_mod.for_chat(tpl, dict(params or ()))
-    if image_detail is not None and image_detail not in att.DETAILS:
-        raise UsageError(f"--image-detail must be low, high or auto, not {image_detail!r}")
     specs = files_of(tpl, files)
     if att.STDIN in specs:
         raise UsageError(
             "chat reads its messages from stdin, so -f - cannot be used", hint="attach a file by its path"
         )
-    limit = max_bytes(max_file_bytes)
-    attachments = att.load_all(specs, max_bytes=limit, detail=image_detail)
+    attachments, limit = load_files(specs, max_file_bytes, image_detail)
     return ChatShaped(
         tpl,
         attachments,
