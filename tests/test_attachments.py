@@ -290,7 +290,7 @@ def test_bad_image_detail_is_a_usage_error(cli, server):
 
 def test_repl_file_attaches_to_the_next_message(cli, server, tmp_path, home):
     (tmp_path / "n.txt").write_text("note")
-    script = f"/file {tmp_path / 'n.txt'}\n/file\nfirst\nsecond\n"
+    script = f"/file {tmp_path / 'n.txt'}\n/file\nfirst\nsecond\n/save {tmp_path / 't.md'}\n"
     r = cli("chat", "--base-url", server.base_url, "-m", "M", input=script)
     assert r.returncode == 0, r
     first, second = server.chat_requests()
@@ -299,6 +299,10 @@ def test_repl_file_attaches_to_the_next_message(cli, server, tmp_path, home):
     assert second.body["messages"][0]["content"] == first.body["messages"][-1]["content"]
     assert second.body["messages"][-1]["content"] == "second"
     assert "attached" in r.stderr and "n.txt (text, 4 bytes)" in r.stderr
+    assert (
+        f"## User\n\nAttached: {tmp_path / 'n.txt'} (text, 4 bytes)\n\nfirst\n"
+        in (tmp_path / "t.md").read_text()
+    )
 
 
 def test_chat_dash_f_goes_with_the_first_message(cli, server, tmp_path):

@@ -224,7 +224,8 @@ class ChatSession:
         if self.system:
             parts.append(f"## System\n\n{self.system}\n")
         for ex in self.exchanges:
-            parts.append(f"## User\n\n{ex.user}\n")
+            attached = "".join(f"Attached: {a.describe()}\n\n" for a in ex.attachments)
+            parts.append(f"## User\n\n{attached}{ex.user}\n")
             note = "" if ex.status == "complete" else f" ({ex.status})"
             parts.append(f"## Assistant{note}\n\n{ex.answer}\n")
         return "\n".join(parts)
