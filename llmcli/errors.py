@@ -116,3 +116,9 @@ class OutputClosed(LlmcliError):
 
     def __init__(self) -> None:
         super().__init__("output closed")
+
+
+class SchemaMismatch(LlmcliError):
+    """`--schema`: the answer arrived whole but is not JSON the schema accepts (its text stays on stdout)."""
+
+    exit_code = ExitCode.INCOMPLETE

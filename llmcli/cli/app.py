@@ -14,12 +14,14 @@ from . import health as health_cmd
 from . import history as history_cmd
 from . import options as o
 from . import profile as profile_cmd
+from . import template as template_cmd
 from .ask import ask
 from .chat import chat
 from .complete import complete
 from .completion import _install, _show, completion
 from .embed import embed
 from .models import models
+from .schema import schema
 from .top import top
 
 app = typer.Typer(
@@ -86,3 +88,5 @@ app.add_typer(auth_cmd.app, name="auth")
 app.add_typer(profile_cmd.app, name="profile")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(history_cmd.app, name="history")
+app.command(help="Print the JSON Schema that --schema SCHEMA sends.")(schema)
+app.add_typer(template_cmd.app, name="template")

@@ -50,11 +50,16 @@ def given_options(ctx: Any = None) -> dict[str, Any]:
 
 
 def load_settings(
-    *, profile: str | None = None, model: str | None = None, cache: bool | None = None
+    *,
+    profile: str | None = None,
+    model: str | None = None,
+    cache: bool | None = None,
+    template: Any = None,
 ) -> Settings:
     """Settings for the running command: the connection options come from the command line (see
     `given_options`); `profile` is given only to resolve a profile other than the flag's; `cache` is
-    --cache (True) / --no-cache (False) where a command has them."""
+    --cache (True) / --no-cache (False) where a command has them; `template` (core.templates.Template,
+    from -t) is the layer between the flags and the rest."""
     given = given_options()
     ca_bundle = given.get("ca_bundle")
     flags = Flags(
@@ -70,7 +75,7 @@ def load_settings(
         proxy=given.get("proxy"),
         cache=cache,
     )
-    return resolve(flags, os.environ, load_config(paths().config_file))
+    return resolve(flags, os.environ, load_config(paths().config_file), template)
 
 
 def load_config_file() -> Config:
