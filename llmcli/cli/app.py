@@ -8,7 +8,10 @@ import typer
 
 from .. import __version__
 from . import auth as auth_cmd
+from . import batch as batch_cmd
 from . import config as config_cmd
+from . import files as files_cmd
+from . import finetune as finetune_cmd
 from . import history as history_cmd
 from . import profile as profile_cmd
 from .ask import ask
@@ -48,3 +51,6 @@ app.add_typer(auth_cmd.app, name="auth")
 app.add_typer(profile_cmd.app, name="profile")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(history_cmd.app, name="history")
+app.add_typer(files_cmd.app, name="files")
+app.add_typer(batch_cmd.app, name="batch")
+app.add_typer(finetune_cmd.app, name="finetune")
