@@ -43,6 +43,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
+from refserver_jobs import JobsApi
 
 __all__ = ["RecordedRequest", "RefServer", "Scenario", "DEFAULT_MODELS", "split_words"]
 
@@ -436,6 +437,8 @@ class RefServer:
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self.jobs = JobsApi(self)  # /files, /batches, /fine_tuning (tests/refserver_jobs.py)
+        self.extensions: list[Any] = [self.jobs]  # more endpoints: handle() -> Response | None, reset()
         self.app = self._build_app()
 
     # ---- public API ---------------------------------------------------
@@ -458,6 +461,8 @@ class RefServer:
             self.require_key = None
             self.default = Scenario()
             self.models = copy.deepcopy(DEFAULT_MODELS)
+        for ext in self.extensions:
+            ext.reset()
 
     def chat_requests(self) -> list[RecordedRequest]:
         with self._lock:
@@ -587,6 +592,11 @@ class RefServer:
 
         if sc.status != 200:
             return self._error(sc, extra)
+
+        for ext in self.extensions:
+            response = await ext.handle(request, method, path, raw, body)
+            if response is not None:
+                return response
 
         is_chat = path.endswith("/chat/completions")
         is_models = path.endswith("/models")

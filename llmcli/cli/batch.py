@@ -111,7 +111,9 @@ def _check_file(src: Any, *, endpoint: str | None, prompts: bool) -> str:
     return endpoint or next(iter(report.urls))
 
 
-def _prompts_to_batch(src: Any, settings: Any, spool: Path, request_options: dict[str, Any]) -> None:
+def _prompts_to_batch(
+    src: Any, settings: Any, spool: Path, system: str | None, request_options: dict[str, Any]
+) -> None:
     """Write the requests of a prompt file to `spool`; exit 2 listing the bad lines."""
     import json
 
@@ -122,8 +124,7 @@ def _prompts_to_batch(src: Any, settings: Any, spool: Path, request_options: dic
     if not settings.model:
         raise UsageError("--prompts needs a model", hint="pass -m MODEL (or set it in the profile)")
     req = build_request(settings, settings.model, [], **request_options)
-    system = request_options.get("system") or settings.system
-    shape = RequestShape(settings.model, system, {**req.params, **req.extra})
+    shape = RequestShape(settings.model, system or settings.system, {**req.params, **req.extra})
     problems: list[Problem] = []
     bad = 0
     with open(spool, "w", encoding="utf-8") as out:
@@ -212,7 +213,7 @@ def submit(
             if prompts:
                 fd, spool = tempfile.mkstemp(prefix="llmcli-batch-", suffix=".jsonl")  # 0600
                 os.close(fd)
-                _prompts_to_batch(src, settings, Path(spool), {**given, "options": option})
+                _prompts_to_batch(src, settings, Path(spool), system, {**given, "options": option})
                 upload_name = Path(upload_name).stem + ".batch.jsonl"
                 checked = Source(spool)
             else:

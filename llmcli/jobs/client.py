@@ -311,10 +311,12 @@ class ResourceClient:
         yield from fresh
 
     def checkpoints(self, job_id: str, *, limit: int | None = None) -> list[dict[str, Any]]:
+        """A job's checkpoints, by step (the API lists the newest first)."""
         page_size = min(limit, 100) if limit else 100
-        return self._collect(
+        found = self._collect(
             "fine_tuning",
             lambda: self._client.fine_tuning.jobs.checkpoints.list(job_id, limit=page_size, **self._kw()),
             limit,
             object_id=job_id,
         )
+        return sorted(found, key=lambda c: c.get("step_number") or 0)
