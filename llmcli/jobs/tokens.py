@@ -56,6 +56,7 @@ def counter(encoding: str | None = None, *, model: str | None = None) -> Counter
         import tiktoken
     except ImportError:
         return Counter(estimate, False, ESTIMATE, f"tiktoken is not installed: {INSTALL}")
+    label = f"tiktoken {name}"
     try:
         enc = tiktoken.get_encoding(name)
     except Exception as exc:  # a download that failed surfaces as requests' or urllib's errors
@@ -64,6 +65,7 @@ def counter(encoding: str | None = None, *, model: str | None = None) -> Counter
             if offline not in tiktoken.list_encoding_names():
                 raise LookupError(offline)
             enc = tiktoken.get_encoding(offline)
+            label = f"tiktoken {name} (the {offline} plugin's bundled copy)"
         except Exception:
             why = " ".join(str(exc).split())[:160]
             return Counter(
@@ -77,4 +79,4 @@ def counter(encoding: str | None = None, *, model: str | None = None) -> Counter
     def count(text: str) -> int:
         return len(enc.encode(text, disallowed_special=()))
 
-    return Counter(count, True, f"tiktoken {name}")
+    return Counter(count, True, label)
