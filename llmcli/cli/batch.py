@@ -220,7 +220,7 @@ def submit(
                 checked = src
             url = _check_file(checked, endpoint=endpoint, prompts=prompts)
             with remote() as r:
-                uploaded = r.client.upload(checked.path, "batch", filename=upload_name)
+                uploaded = r.client.upload(checked.path, "batch", filename=upload_name, api="batches")
                 batch = r.client.create_batch(uploaded["id"], url, window, meta)
                 if fmt == "text":
                     write_stdout(f"{batch.get('id')}\n")

@@ -129,7 +129,7 @@ def _training_file(client: Any, ref: str, *, role: str, method: str, model: str)
             warn(line)
         raise _invalid(report)
     warned = sum(w.count for w in report.warnings.values())
-    uploaded = client.upload(path, "fine-tune")
+    uploaded = client.upload(path, "fine-tune", api="fine_tuning")
     note(
         f"{role} file {ref}: {report.examples} examples checked"
         + (f" ({warned} warnings: `llmcli finetune validate {shlex.quote(ref)}`)" if warned else "")

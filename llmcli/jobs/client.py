@@ -147,8 +147,13 @@ class ResourceClient:
 
     # --- files -----------------------------------------------------------------------------------
 
-    def upload(self, path: Path, purpose: str, *, filename: str | None = None) -> dict[str, Any]:
-        """Upload a local file (streamed from disk as multipart, never read whole into memory)."""
+    def upload(
+        self, path: Path, purpose: str, *, filename: str | None = None, api: str = "files"
+    ) -> dict[str, Any]:
+        """Upload a local file (streamed from disk as multipart, never read whole into memory).
+
+        `api` names what the upload is for in a 404's message: a server without the Files API offers
+        no batches or fine-tuning either, and the user asked for those."""
         with open(path, "rb") as fh:
             name = filename or path.name
 
@@ -158,7 +163,7 @@ class ResourceClient:
                     file=(name, fh, "application/jsonl"), purpose=purpose, **self._kw(create=True)
                 )
 
-            return to_dict(self._call("files", send))
+            return to_dict(self._call(api, send))
 
     def list_files(self, *, purpose: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         extra: dict[str, Any] = {"purpose": purpose} if purpose else {}
