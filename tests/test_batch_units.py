@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from llmcli.batch.ids import IdSet
 from llmcli.batch.order import write_in_input_order
 from llmcli.batch.prompts import RequestShape, detect_format, input_ids, prompt_requests
 from llmcli.batch.reader import Source
@@ -154,6 +155,8 @@ def test_uniqueness_holds_over_many_ids():
     v = Validator()
     assert all(v.claim_id(f"id-{i}") for i in range(100_000))
     assert not v.claim_id("id-99999") and v.claim_id("id-100000")
+    ids = IdSet(4)
+    assert ids.add("é") and "é" in ids and "e" not in ids and not ids.add("é") and len(ids) == 1
 
 
 # --- prompt files ---------------------------------------------------------------------------------------

@@ -354,3 +354,25 @@ def test_an_encoding_that_cannot_be_loaded_falls_back_to_a_marked_estimate(tmp_p
     )
     assert r.returncode == 0, r
     assert "tokens: ESTIMATED" in r.stdout and "could not load the o200k_base encoding" in r.stdout
+
+
+def test_validate_needs_no_sdk_no_network_stack_no_keyring(tmp_path, home):
+    import subprocess
+    import sys
+
+    from conftest import clean_env
+
+    data = lines(tmp_path / "d.jsonl", GOOD)
+    code = (
+        "import sys, json, atexit\n"
+        "atexit.register(lambda: print(chr(10) + json.dumps(sorted(sys.modules)), file=sys.stderr))\n"
+        f"sys.argv = ['llmcli', 'finetune', 'validate', {str(data)!r}]\n"
+        "import llmcli.__main__ as m\n"
+        "try:\n    m.main()\nexcept SystemExit:\n    pass\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=clean_env(home), timeout=60
+    )
+    mods = set(json.loads(r.stderr.strip().splitlines()[-1]))
+    for heavy in ("openai", "httpx2", "httpx", "keyring", "rich", "plotext"):
+        assert heavy not in mods, heavy
