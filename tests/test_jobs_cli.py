@@ -712,3 +712,32 @@ def test_a_server_without_the_apis_gets_a_clear_error(cli, server, tmp_path):
             assert r.stderr.count("\n") == 1
     finally:
         server.extensions = [server.jobs]
+
+
+def test_a_404_from_a_server_that_has_the_api_keeps_its_own_words(cli, server):
+    f = server.jobs.add_file(b"{}\n", purpose="fine-tune")
+    server.push(Scenario(status=404, error_body={"error": {"message": "The model 'gpt-9' does not exist"}}))
+    r = run(cli, "finetune", "create", "-m", "gpt-9", "--training-file", f["id"])
+    assert r.returncode == 4, r
+    assert "The model 'gpt-9' does not exist" in r.stderr and "does not offer" not in r.stderr
+
+
+def test_submit_reads_stdin(cli, server, tmp_path):
+    data = batch_file(tmp_path / "in.jsonl", 2).read_bytes()
+    r = run(cli, "batch", "submit", "-", input=data)
+    assert r.returncode == 0, r
+    batch = server.jobs.batches[r.stdout.strip()]
+    f = server.jobs.files[batch["input_file_id"]]
+    assert f["filename"] == "stdin.jsonl" and server.jobs.contents[f["id"]] == data
+
+
+def test_events_over_many_pages_in_order(cli, server):
+    server.jobs.ft_steps = 150
+    f = server.jobs.add_file(b"{}\n", purpose="fine-tune")
+    jid = run(cli, "finetune", "create", "-m", "ref-model", "--training-file", f["id"]).stdout.strip()
+    server.jobs.advance(jid, 152)
+    assert server.jobs.jobs[jid]["status"] == "succeeded" and len(server.jobs.events[jid]) == 155
+    events = json.loads(run(cli, "finetune", "events", jid, "--format", "json").stdout)
+    assert [e["id"] for e in events] == [e["id"] for e in server.jobs.events[jid]]
+    r = run(cli, "finetune", "follow", jid, "--format", "jsonl", *FAST)
+    assert r.returncode == 0 and len(r.stdout.splitlines()) == 155

@@ -96,12 +96,13 @@ class ResourceClient:
             raise self._explain_404(api, exc, object_id) from None
 
     def _explain_404(self, api: str, exc: RequestRejected, object_id: str | None) -> TransportError:
+        """Tell "no such object" (or another 404 of a server that has the API, e.g. an unknown model on a
+        create) from "this server has no such API": one look at the API's collection decides."""
         info = APIS[api]
         said = f": {exc.server_message}" if exc.server_message else ""
-        offered = False
-        if object_id is not None:
-            offered = self._offers(api)
-        if offered:
+        if self._offers(api):
+            if object_id is None:
+                return exc
             return RequestRejected(
                 f"{self.host} has no {info['noun']} {object_id!r} (HTTP {exc.status}){said}",
                 host=self.host,
@@ -118,7 +119,7 @@ class ResourceClient:
         )
 
     def _offers(self, api: str) -> bool:
-        """Does the server answer the API's collection? (One request, no retries, errors mean no.)"""
+        """Does the server answer the API's collection? (One request, no retries; any error means no.)"""
         lister = {
             "files": self._client.files.list,
             "batches": self._client.batches.list,
