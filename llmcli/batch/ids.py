@@ -34,35 +34,32 @@ class IdSet:
     def __len__(self) -> int:
         return self._count
 
-    def add(self, custom_id: str) -> bool:
-        """Record an id; False when it was there already."""
-        h = id_hash(custom_id)
+    def _find(self, h: int) -> tuple[int, bool]:
+        """The slot that holds `h`, or the empty one where it would go; and whether it is there."""
         slots, mask = self._slots, self._mask
         i = (h >> 1) & mask
         while True:
             seen = slots[i]
             if seen == _EMPTY:
-                break
+                return i, False
             if seen == h:
-                return False
+                return i, True
             i = (i + 1) & mask
-        slots[i] = h
+
+    def add(self, custom_id: str) -> bool:
+        """Record an id; False when it was there already."""
+        h = id_hash(custom_id)
+        i, found = self._find(h)
+        if found:
+            return False
+        self._slots[i] = h
         self._count += 1
-        if self._count * 2 > mask:
+        if self._count * 2 > self._mask:
             self._grow()
         return True
 
     def __contains__(self, custom_id: str) -> bool:
-        h = id_hash(custom_id)
-        slots, mask = self._slots, self._mask
-        i = (h >> 1) & mask
-        while True:
-            seen = slots[i]
-            if seen == _EMPTY:
-                return False
-            if seen == h:
-                return True
-            i = (i + 1) & mask
+        return self._find(id_hash(custom_id))[1]
 
     def _grow(self) -> None:
         old = self._slots

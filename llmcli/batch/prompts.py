@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .reader import Line, Source
-from .validate import Checked, Validator, _kind
+from .validate import Checked, Validator, kind_of
 
 CHAT_URL = "/v1/chat/completions"
 PROMPT_KEYS = ("prompt", "messages", "custom_id")
@@ -76,7 +76,7 @@ def _convert(line: Line, shape: RequestShape, fmt: str, validator: Validator) ->
         except ValueError as exc:
             return Checked(line.number, None, [f"not JSON: {exc}"])
         if not isinstance(obj, dict):
-            return Checked(line.number, None, [f"a prompt line must be a JSON object, not {_kind(obj)}"])
+            return Checked(line.number, None, [f"a prompt line must be a JSON object, not {kind_of(obj)}"])
         problems = [
             f"unknown key {k!r} (a prompt line has prompt or messages, and optionally custom_id)"
             for k in obj

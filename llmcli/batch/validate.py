@@ -77,7 +77,7 @@ class Validator:
 
     def check_request(self, number: int, obj: Any) -> Checked:
         if not isinstance(obj, dict):
-            return Checked(number, None, [f"a request must be a JSON object, not {_kind(obj)}"])
+            return Checked(number, None, [f"a request must be a JSON object, not {kind_of(obj)}"])
         problems: list[str] = []
         for key in obj:
             if key not in REQUEST_KEYS:
@@ -86,7 +86,7 @@ class Validator:
         if "custom_id" not in obj:
             problems.append("custom_id is missing")
         elif not isinstance(custom_id, str) or not custom_id:
-            problems.append(f"custom_id must be a non-empty string, not {_kind(custom_id)}")
+            problems.append(f"custom_id must be a non-empty string, not {kind_of(custom_id)}")
         elif not self.claim_id(custom_id):
             problems.append(f"custom_id {custom_id!r} is used by an earlier line (custom_ids must be unique)")
         method = obj.get("method")
@@ -105,7 +105,7 @@ class Validator:
         if body is None:
             problems.append("body is missing")
         elif not isinstance(body, dict):
-            problems.append(f"body must be a JSON object, not {_kind(body)}")
+            problems.append(f"body must be a JSON object, not {kind_of(body)}")
         else:
             model = body.get("model")
             if not isinstance(model, str) or not model:
@@ -128,7 +128,8 @@ class Validator:
         return Checked(number, obj)
 
 
-def _kind(value: Any) -> str:
+def kind_of(value: Any) -> str:
+    """A JSON value's kind in words, for messages: 'a string', 'a list', 'null'..."""
     if value is None:
         return "null"
     return {

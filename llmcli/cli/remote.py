@@ -15,8 +15,7 @@ import typer
 
 from ..core.settings import Settings
 from ..errors import AuthFailed, Interrupted, UsageError
-from ..transport.base import TransportConfig
-from .common import api_key, load_settings, stdout_is_tty, warn
+from .common import api_key, keyring_hint, load_settings, stdout_is_tty, transport_config, warn
 
 Format = Annotated[
     str | None,
@@ -101,21 +100,15 @@ def remote() -> Iterator[Remote]:
     """The resource client for the resolved settings (always the openai SDK), closed afterwards."""
     settings = load_settings()
     key = api_key(settings)
-    config = TransportConfig(
-        base_url=settings.base_url,
-        api_key=key.key,
-        timeout=settings.timeout,
-        max_retries=settings.max_retries,
-        debug=settings.debug,
-    )
     from ..jobs.client import ResourceClient
 
-    client = ResourceClient(config)
+    client = ResourceClient(transport_config(settings, key))
     try:
         yield Remote(client, settings)
     except AuthFailed as exc:
-        if key.warning:  # the likely reason the server said no
-            exc.hint = f"{key.warning}; store it again with `llmcli auth login -P {settings.profile}`"
+        hint = keyring_hint(settings, key)
+        if hint:  # the likely reason the server said no
+            exc.hint = hint
         raise
     finally:
         client.close()

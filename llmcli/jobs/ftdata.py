@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..batch.reader import Line, Source
+from ..batch.validate import kind_of as _kind
 from .stats import QUANTILE_METHOD, summary
 from .tokens import Counter
 
@@ -137,19 +138,6 @@ class DataReport:
                 "estimated": not self.counter.exact,
             },
         }
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    return {
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "an object",
-    }.get(type(value), type(value).__name__)
 
 
 class _Example:
