@@ -18,8 +18,10 @@ from .remote import (
     Metadata,
     TimeoutWait,
     emit_json,
+    emit_list,
     emit_rows,
     interval_value,
+    limit_value,
     note,
     output_format,
     parse_metadata,
@@ -331,18 +333,9 @@ def list_(
 ) -> None:
     """Recent batches."""
     fmt = output_format(fmt)
-    if limit < 0:
-        raise UsageError("--limit must be 0 (all) or more")
     with remote() as r:
-        found = r.client.list_batches(limit=limit or None)
-    if fmt == "json":
-        emit_json(found)
-    elif fmt == "text":
-        emit_rows([_row(b) for b in found])
-    else:
-        from ..render.jobs import table
-
-        table(COLUMNS[:7], [_row(b)[:7] for b in found], empty="no batches")
+        found = r.client.list_batches(limit=limit_value(limit))
+    emit_list(found, fmt, columns=COLUMNS, row=_row, empty="no batches", shown=7)
 
 
 @app.command()

@@ -9,7 +9,17 @@ import typer
 
 from ..errors import UsageError
 from . import options as o
-from .remote import Force, Format, emit_json, emit_rows, output_format, remote, write_stdout
+from .remote import (
+    Force,
+    Format,
+    emit_json,
+    emit_list,
+    emit_rows,
+    limit_value,
+    output_format,
+    remote,
+    write_stdout,
+)
 
 app = typer.Typer(
     help="Files on the provider (the Files API): upload, list, show, download, remove.",
@@ -58,18 +68,9 @@ def list_(
 ) -> None:
     """List the files stored with the provider, newest first."""
     fmt = output_format(fmt)
-    if limit < 0:
-        raise UsageError("--limit must be 0 (all) or more")
     with remote() as r:
-        found = r.client.list_files(purpose=purpose, limit=limit or None)
-    if fmt == "json":
-        emit_json(found)
-    elif fmt == "text":
-        emit_rows([_row(f) for f in found])
-    else:
-        from ..render.jobs import table
-
-        table(COLUMNS, [_row(f) for f in found], empty="no files")
+        found = r.client.list_files(purpose=purpose, limit=limit_value(limit))
+    emit_list(found, fmt, columns=COLUMNS, row=_row, empty="no files")
 
 
 @app.command()

@@ -17,8 +17,10 @@ from .remote import (
     TimeoutWait,
     emit_json,
     emit_jsonl,
+    emit_list,
     emit_rows,
     interval_value,
+    limit_value,
     note,
     output_format,
     parse_metadata,
@@ -326,18 +328,9 @@ def list_(
 ) -> None:
     """Recent fine-tuning jobs."""
     fmt = output_format(fmt)
-    if limit < 0:
-        raise UsageError("--limit must be 0 (all) or more")
     with remote() as r:
-        found = r.client.list_jobs(limit=limit or None)
-    if fmt == "json":
-        emit_json(found)
-    elif fmt == "text":
-        emit_rows([_row(j) for j in found])
-    else:
-        from ..render.jobs import table
-
-        table(COLUMNS, [_row(j) for j in found], empty="no fine-tuning jobs")
+        found = r.client.list_jobs(limit=limit_value(limit))
+    emit_list(found, fmt, columns=COLUMNS, row=_row, empty="no fine-tuning jobs")
 
 
 @app.command()
@@ -394,10 +387,8 @@ def events(
 ) -> None:
     """A job's events, oldest first."""
     fmt = output_format(fmt, ("text", "json", "jsonl"))
-    if limit < 0:
-        raise UsageError("--limit must be 0 (all) or more")
     with remote() as r:
-        found = r.client.events(job_id, limit=limit or None)
+        found = r.client.events(job_id, limit=limit_value(limit))
     if fmt == "json":
         emit_json(found)
     elif fmt == "jsonl":
@@ -433,14 +424,7 @@ def checkpoints(
         ]
 
     columns = ("step", "train_loss", "valid_loss", "model")
-    if fmt == "json":
-        emit_json(found)
-    elif fmt == "text":
-        emit_rows([row(c) for c in found])
-    else:
-        from ..render.jobs import table
-
-        table(columns, [row(c) for c in found], empty="no checkpoints (yet)")
+    emit_list(found, fmt, columns=columns, row=row, empty="no checkpoints (yet)")
 
 
 @app.command()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -137,6 +137,32 @@ def emit_rows(rows: Sequence[Sequence[Any]]) -> None:
     for row in rows:
         out.append("\t".join(_TAB_OR_NEWLINE.sub(" ", "" if v is None else str(v)) for v in row))
     write_stdout("".join(line + "\n" for line in out))
+
+
+def emit_list(
+    items: Sequence[dict],
+    fmt: str,
+    *,
+    columns: Sequence[str],
+    row: Callable[[dict], list],
+    empty: str,
+    shown: int = 99,
+) -> None:
+    """A list of objects: JSON array, tab-separated rows (all columns), or a table of the first `shown` columns."""
+    if fmt == "json":
+        emit_json(list(items))
+    elif fmt == "text":
+        emit_rows([row(x) for x in items])
+    else:
+        from ..render.jobs import table
+
+        table(columns[:shown], [row(x)[:shown] for x in items], empty=empty)
+
+
+def limit_value(limit: int) -> int | None:
+    if limit < 0:
+        raise UsageError("--limit must be 0 (all) or more")
+    return limit or None
 
 
 def stopped_waiting(what: str, resume: str, cancel: str) -> Interrupted:
