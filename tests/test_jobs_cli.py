@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import assert_no_traceback, clean_env
 from refserver import RefServer, Scenario
+from tiktoken_cache import fill
 
 FAST = ["--interval", "0.02"]
 
@@ -46,6 +47,12 @@ def chat_data(path: Path, n: int = 12) -> Path:
     ]
     path.write_text("".join(json.dumps(x) + "\n" for x in ex))
     return path
+
+
+@pytest.fixture(autouse=True)
+def _tokens_offline(cli, tmp_path_factory):
+    """`finetune create` from a path counts tokens: from a filled cache, never a download."""
+    cli.env["TIKTOKEN_CACHE_DIR"] = str(fill(tmp_path_factory.mktemp("tiktoken")))
 
 
 def run(cli, *args, **kw):
@@ -741,3 +748,9 @@ def test_events_over_many_pages_in_order(cli, server):
     assert [e["id"] for e in events] == [e["id"] for e in server.jobs.events[jid]]
     r = run(cli, "finetune", "follow", jid, "--format", "jsonl", *FAST)
     assert r.returncode == 0 and len(r.stdout.splitlines()) == 155
+
+
+def test_a_server_that_is_down_is_exit_6(cli, tmp_path):
+    r = cli("finetune", "list", "--base-url", "http://127.0.0.1:9/v1", "--max-retries", "0")
+    assert r.returncode == 6 and "could not connect to 127.0.0.1:9" in r.stderr, r
+    assert_no_traceback(r.stderr)

@@ -213,8 +213,10 @@ def create(
         if fmt == "text":
             write_stdout(f"{job.get('id')}\n")
         if not follow_:
-            if fmt != "text":
+            if fmt == "json":
                 emit_json(job)
+            elif fmt == "jsonl":
+                emit_jsonl(job)
             note(
                 f"fine-tuning job {job.get('id')} {job.get('status')}: follow it with `llmcli finetune follow {job.get('id')}`"
             )
