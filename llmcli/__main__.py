@@ -8,10 +8,11 @@ import sys
 REPORT_URL = "https://github.com/llmcli/llmcli/issues"
 
 
-def _debug_requested(argv: list[str]) -> bool:
+def _debug_requested(state) -> bool:
+    """--debug as Click read it (the option callbacks note it in the run's state), or LLMCLI_DEBUG=1."""
     from .core.settings import env_flag
 
-    return "--debug" in argv or env_flag(os.environ.get("LLMCLI_DEBUG"))
+    return bool(getattr(state, "debug", False)) or env_flag(os.environ.get("LLMCLI_DEBUG"))
 
 
 def _say(text: str) -> None:
@@ -67,19 +68,19 @@ def run(argv: list[str]) -> int:
 
     for name in ("LLMCLI_API_KEY", "OPENAI_API_KEY"):
         remember_secret(os.environ.get(name, "").strip())
-    debug = _debug_requested(argv)
     from . import interrupts
 
     interrupts.install()  # Ctrl-C and SIGTERM: stop cleanly, a second one exits at once
+    state = None
     try:
         from typer.main import get_command
 
         from .cli.app import app
-        from .cli.common import lift_global_options
+        from .cli.options import RunState
 
-        argv = lift_global_options(argv)
+        state = RunState()
         command = get_command(app)
-        rv = command.main(args=argv, prog_name="llmcli", standalone_mode=False)
+        rv = command.main(args=argv, prog_name="llmcli", standalone_mode=False, obj=state)
         return rv if isinstance(rv, int) else 0
     except OutputClosed:
         _quiet_stdout()
@@ -92,7 +93,7 @@ def run(argv: list[str]) -> int:
     except KeyboardInterrupt:
         return interrupts.exit_code(ExitCode.SIGINT)
     except LlmcliError as exc:
-        if debug:
+        if _debug_requested(state):
             import traceback
 
             _say(traceback.format_exc().rstrip())
@@ -103,7 +104,7 @@ def run(argv: list[str]) -> int:
         return int(exc.exit_code)
     except OSError as exc:
         if not isinstance(sys.stdout, _ClosedStdout):
-            return _internal_error(exc, debug)
+            return _internal_error(exc, _debug_requested(state))
         _say(
             "llmcli: error: cannot write to stdout: stdout is closed — run it with stdout open or redirected"
         )
@@ -114,7 +115,7 @@ def run(argv: list[str]) -> int:
         if hasattr(exc, "exit_code") and hasattr(exc, "format_message"):  # the CLI parser's usage errors
             _usage_error(exc)
             return int(exc.exit_code)  # type: ignore[attr-defined]
-        return _internal_error(exc, debug)
+        return _internal_error(exc, _debug_requested(state))
 
 
 class _ClosedStdout:

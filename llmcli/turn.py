@@ -1,8 +1,10 @@
-"""One exchange: request → transport events → sink → an Outcome that says how the answer ended.
+"""One exchange: the user's turn recorded, request → transport events → sink, the answer recorded as it
+ended, and an Outcome that says how it ended.
 
-`ask` runs one turn, the REPL many. Every way an answer can end (complete, cut at max_tokens, Ctrl-C,
-SIGTERM, a cut stream, an error mid-stream, a closed pipe) comes back as an Outcome carrying the text
-received so far, so the caller can keep it (screen, history) and choose the exit code.
+`ask` runs one exchange, the REPL many, both through `run_exchange`. Every way an answer can end
+(complete, cut at max_tokens, Ctrl-C, SIGTERM, a cut stream, an error mid-stream, a closed pipe) comes
+back as an Outcome carrying the text received so far, so the caller can keep it (screen, history) and
+choose the exit code; `stats_line` is how both report its timing and usage.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import interrupts
+from .core.settings import Settings
 from .core.types import ChatEvent, ChatRequest, Finished, ModelSeen, ReasoningDelta, TextDelta, Usage
 from .errors import IncompleteAnswer, Interrupted, LlmcliError, OutputClosed, OutputError
 from .render.sink import Sink
@@ -54,6 +58,52 @@ class Outcome:
 def estimate_tokens(text: str) -> int:
     """Rough token count (~4 characters a token) for servers that report no usage."""
     return max(1, round(len(text) / 4)) if text else 0
+
+
+def run_exchange(
+    transport: Transport,
+    request: ChatRequest,
+    sink: Sink,
+    *,
+    prompt: str,
+    system: str | None,
+    settings: Settings,
+    recorder: Any = None,
+    stream: bool = True,
+) -> Outcome:
+    """The user's turn is kept before the request is sent, and the answer as it ended right after the
+    turn, before anything else can interrupt. `recorder` is a store.recorder.Recorder, or None when
+    nothing is saved; a history problem is a warning there, never a failed answer."""
+    if recorder is not None:
+        recorder.start(
+            prompt,
+            system=system,
+            profile=settings.profile,
+            base_url=settings.base_url,
+            model=request.model,
+            params={**request.params, **request.extra},
+        )
+    outcome = run_turn(transport, request, sink, stream=stream)
+    if recorder is not None:
+        recorder.finish(outcome)
+    return outcome
+
+
+def stats_line(outcome: Outcome) -> str:
+    """`--stats` and the REPL's /stats: time to first token, total time, tokens/s and token counts."""
+    t = outcome.timing
+    parts = []
+    parts.append(f"ttft {t.ttft_s:.2f} s" if t.ttft_s is not None else "ttft -")
+    parts.append(f"total {t.total_s:.2f} s" if t.total_s is not None else "total -")
+    parts.append(f"{t.tokens_per_s:.1f} tokens/s" if t.tokens_per_s else "- tokens/s")
+    u = outcome.usage
+    if u is not None and not outcome.usage_estimated:
+        prompt = u.prompt_tokens if u.prompt_tokens is not None else "?"
+        parts.append(f"{prompt} prompt + {u.completion_tokens} completion tokens")
+    else:
+        guess = estimate_tokens(outcome.content + outcome.reasoning)
+        parts.append(f"~{guess} completion tokens (estimated: the server sent no usage)")
+    return "stats: " + " · ".join(parts)
 
 
 def run_turn(
@@ -101,7 +151,7 @@ def _exchange(
             with interrupts.interruptible():
                 events = transport.stream_chat(request)
         else:
-            from .transport.base import result_events
+            from .transport.wire import result_events
 
             with interrupts.interruptible():
                 events = result_events(transport.complete(request))

@@ -44,6 +44,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
 from refserver_jobs import JobsApi
+from refserver_monitor import install as install_monitor
 
 __all__ = ["RecordedRequest", "RefServer", "Scenario", "DEFAULT_MODELS", "split_words"]
 
@@ -463,6 +464,7 @@ class RefServer:
             self.models = copy.deepcopy(DEFAULT_MODELS)
         for ext in self.extensions:
             ext.reset()
+        self.monitor.reset()
 
     def chat_requests(self) -> list[RecordedRequest]:
         with self._lock:
@@ -491,6 +493,7 @@ class RefServer:
             loop="asyncio",
             ws="none",
             timeout_graceful_shutdown=0.5,
+            server_header=False,  # refserver_monitor sets it (a switch)
         )
         server = uvicorn.Server(config)
         self._server = server
@@ -542,6 +545,7 @@ class RefServer:
 
     def _build_app(self) -> FastAPI:
         app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+        install_monitor(app, self)  # /health, /metrics, /props, ... (tests/refserver_monitor.py)
         methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
         @app.api_route("/{full_path:path}", methods=methods)

@@ -16,7 +16,7 @@ from llmcli.batch.order import write_in_input_order
 from llmcli.batch.prompts import RequestShape, detect_format, input_ids, prompt_requests
 from llmcli.batch.reader import Source
 from llmcli.batch.validate import MAX_REQUESTS, Validator, describe, provider_limits, validate
-from llmcli.core.atomic import AtomicOutput
+from llmcli.core.files import AtomicOutput
 from llmcli.errors import UsageError
 from llmcli.jobs.poll import Backoff, DeadlinePassed, poll
 from llmcli.jobs.stats import quantile, summary

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import clean_env
@@ -115,3 +117,64 @@ def test_usage_errors_are_one_line_exit_2(offline_cli, args):
     assert r.returncode == 2
     assert r.stderr.startswith("llmcli: error: ") and r.stderr.count("\n") == 1, r.stderr
     assert "--help" in r.stderr and r.stdout == ""
+
+
+# --- layers (DESIGN.md): which part of llmcli may import which --------------------------------------
+
+PACKAGE = Path(__file__).resolve().parent.parent / "llmcli"
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every module a file imports (relative imports made absolute), at any depth of the file."""
+    module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")
+                base = base[: len(base) - node.level + 1]
+                stem = ".".join([*base, node.module] if node.module else base)
+            else:
+                stem = node.module or ""
+            found.add(stem)
+            found.update(f"{stem}.{alias.name}" for alias in node.names)
+    return found
+
+
+def layer_imports(layer: str) -> dict[str, set[str]]:
+    return {str(p.relative_to(PACKAGE)): imports_of(p) for p in sorted((PACKAGE / layer).glob("*.py"))}
+
+
+def test_repl_and_render_never_import_the_cli_layer():
+    for layer in ("repl", "render"):
+        for name, mods in layer_imports(layer).items():
+            assert not {m for m in mods if m.startswith("llmcli.cli")}, name
+
+
+def test_chat_and_ask_share_turn_not_each_other():
+    chat = imports_of(PACKAGE / "cli" / "chat.py")
+    assert not {m for m in chat if m.startswith("llmcli.cli.ask")}, chat
+    ask = imports_of(PACKAGE / "cli" / "ask.py")
+    assert not {m for m in ask if m.startswith("llmcli.cli.chat")}, ask
+
+
+def test_core_imports_no_other_layer_and_nothing_heavy():
+    allowed = ("llmcli.core", "llmcli.errors")
+    for name, mods in layer_imports("core").items():
+        project = {m for m in mods if m.startswith("llmcli.") and not m.startswith(allowed)}
+        assert not project, (name, project)
+        assert not {m for m in mods if m.split(".")[0] in HEAVY_ROOTS}, name
+
+
+def test_transport_draws_nothing_and_render_speaks_no_http():
+    for name, mods in layer_imports("transport").items():
+        assert not {m for m in mods if m.split(".")[0] == "rich" or m.startswith("llmcli.render")}, name
+    for name, mods in layer_imports("render").items():
+        bad = {m for m in mods if m.split(".")[0] in ("httpx", "httpx2", "openai", "httpx_sse")}
+        assert not bad and not {m for m in mods if m.startswith("llmcli.transport")}, name
+
+
+HEAVY_ROOTS = {"typer", "rich", "httpx", "httpx2", "openai", "keyring", "prompt_toolkit", "sqlite3"}

@@ -11,7 +11,6 @@ import pytest
 from typer.main import get_command
 
 from llmcli.cli.app import app
-from llmcli.cli.common import GLOBAL_OPTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "docs" / name for name in ("batch.md", "files.md", "finetune.md")] + [ROOT / "README.md"]
@@ -49,7 +48,7 @@ def test_each_shown_command_exists_with_its_options(doc, words):
     group = root.commands[words[0]]
     command = group.commands.get(words[1])
     assert command is not None, f"{doc}: llmcli {words[0]} {words[1]}"
-    known = {opt for p in command.params for opt in (*p.opts, *p.secondary_opts)} | set(GLOBAL_OPTIONS)
+    known = {opt for c in (command, root) for p in c.params for opt in (*p.opts, *p.secondary_opts)}
     for word in words[2:]:
         if word.startswith("-") and word != "-":
             assert word.split("=")[0] in known, (

@@ -20,7 +20,8 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.text import Text
 
-from llmcli.render.markdown import MarkdownSink, StreamRenderer, _TerminalFile, terminal_markdown
+from llmcli.render.blocks import StreamRenderer, terminal_markdown
+from llmcli.render.markdown import MarkdownSink, _TerminalFile
 from llmcli.render.plain import PlainSink
 from llmcli.render.reasoning import ReasoningView
 from llmcli.render.spinner import Spinner

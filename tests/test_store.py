@@ -15,20 +15,13 @@ from pathlib import Path
 import pytest
 
 from llmcli.core.types import Message
+from llmcli.core.urls import host_of
 from llmcli.errors import UsageError
 from llmcli.store import db
 from llmcli.store.db import StoreTooNew, connect, transaction
-from llmcli.store.history import (
-    MATCH_END,
-    MATCH_START,
-    AmbiguousConversation,
-    UnknownConversation,
-    new_id,
-    open_store,
-    title_of,
-)
+from llmcli.store.history import AmbiguousConversation, UnknownConversation, open_store
 from llmcli.store.migrations import LATEST, MIGRATIONS
-from llmcli.store.recorder import host_of
+from llmcli.store.records import MATCH_END, MATCH_START, new_id, title_of
 
 REPO = Path(__file__).resolve().parent.parent
 

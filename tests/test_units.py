@@ -14,9 +14,10 @@ from llmcli.core.credentials import mask, redact
 from llmcli.core.types import Finished, ModelSeen, ReasoningDelta, TextDelta, Usage
 from llmcli.errors import NetworkFailed, RateLimited, RequestRejected
 from llmcli.render.sink import neutralise
-from llmcli.transport.base import chunk_events, endpoint, server_message
+from llmcli.transport.base import endpoint, server_message
 from llmcli.transport.retry import Retryable, backoff, call_with_retries, retry_after_seconds
 from llmcli.transport.watchdog import BytePump, watched
+from llmcli.transport.wire import chunk_events
 
 
 def test_retry_after_forms():

@@ -12,11 +12,14 @@ from . import batch as batch_cmd
 from . import config as config_cmd
 from . import files as files_cmd
 from . import finetune as finetune_cmd
+from . import health as health_cmd
 from . import history as history_cmd
+from . import options as o
 from . import profile as profile_cmd
 from .ask import ask
 from .chat import chat
 from .models import models
+from .top import top
 
 app = typer.Typer(
     name="llmcli",
@@ -40,6 +43,13 @@ def root(
     version: Annotated[
         bool, typer.Option("--version", "-V", help="Print the version.", callback=_version, is_eager=True)
     ] = False,
+    # The connection options here too: `llmcli -P work ask ...` means what `llmcli ask -P work ...` does.
+    profile: o.Profile = None,
+    base_url: o.BaseUrl = None,
+    transport: o.Transport = None,
+    timeout: o.Timeout = None,
+    max_retries: o.MaxRetries = None,
+    debug: o.Debug = False,
 ) -> None:
     """A command-line client for OpenAI-compatible LLM servers."""
 
@@ -47,6 +57,8 @@ def root(
 app.command(help="Ask one question; the answer streams to stdout.")(ask)
 app.command(help="List the server's models (GET /models).")(models)
 app.command(help="Chat in a REPL; each turn sends the whole conversation and is saved.")(chat)
+app.command(cls=health_cmd.Command, help="Check that the server is up and working.")(health_cmd.health)
+app.command(help="Show the server's load live from its Prometheus metrics.")(top)
 app.add_typer(auth_cmd.app, name="auth")
 app.add_typer(profile_cmd.app, name="profile")
 app.add_typer(config_cmd.app, name="config")

@@ -8,10 +8,12 @@ from typing import Annotated
 
 import typer
 
+from ..core.request import build_request, compose_messages
+from ..core.tty import isatty
 from ..errors import UsageError
 from . import history as h
 from . import options as o
-from .common import build_request, load_settings, stdout_is_tty, warn
+from .common import load_settings, warn
 from .context import exchange_context
 
 
@@ -20,7 +22,7 @@ def read_prompt(args: list[str], stdin=None) -> str:
     stdin = sys.stdin if stdin is None else stdin
     only_stdin = args == ["-"]
     text = "" if only_stdin else " ".join(args)
-    piped = stdin is not None and not _isatty(stdin)
+    piped = stdin is not None and not isatty(stdin)
     if only_stdin and not piped:
         raise UsageError(
             "`-` reads the prompt from stdin, but stdin is a terminal",
@@ -47,13 +49,6 @@ def read_prompt(args: list[str], stdin=None) -> str:
     if not text.strip():
         raise UsageError("the prompt is empty", hint='give a prompt: llmcli ask "your question"')
     return text
-
-
-def _isatty(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 def ask(
@@ -115,8 +110,7 @@ def ask(
     text = read_prompt(prompt or [])
     settings = load_settings(model=model)
     with exchange_context(settings, no_save=no_save, continue_=continue_, conversation=conversation) as ctx:
-        rec = ctx.recorder
-        messages, system_prompt = h.compose_messages(
+        messages, system_prompt = compose_messages(
             text, system=system, default_system=settings.system, earlier=ctx.earlier
         )
         request = build_request(
@@ -130,62 +124,27 @@ def ask(
             seed=seed,
             options=option,
         )
-        sink = choose_sink(fmt, plain, markdown=markdown, reasoning=not no_reasoning)
-        from ..turn import run_turn
+        from ..render.choose import choose_sink
+        from ..turn import run_exchange
 
-        if rec is not None:  # the user's turn is kept before the request is sent
-            rec.start(
-                text,
-                system=system_prompt,
-                profile=settings.profile,
-                base_url=settings.base_url,
-                model=ctx.model,
-                params={**request.params, **request.extra},
-            )
-        outcome = run_turn(ctx.client, request, sink, stream=not no_stream)
-        if rec is not None:  # and the answer as it ended, before anything else can interrupt
-            rec.finish(outcome)
+        sink = choose_sink(fmt, plain, markdown=markdown, reasoning=not no_reasoning)
+        outcome = run_exchange(
+            ctx.client,
+            request,
+            sink,
+            prompt=text,
+            system=system_prompt,
+            settings=settings,
+            recorder=ctx.recorder,
+            stream=not no_stream,
+        )
     _report(
         outcome,
         fmt=fmt,
         stats=stats,
         requested_max=request.params.get("max_tokens"),
-        conversation_id=rec.kept_id if rec is not None else None,
+        conversation_id=ctx.recorder.kept_id if ctx.recorder is not None else None,
     )
-
-
-def choose_sink(fmt: str, plain: bool, *, markdown: bool = False, reasoning: bool = True):
-    """Markdown on a terminal (or with --markdown), exact text elsewhere; a spinner while waiting and
-    the model's reasoning (dim) go to stderr when it is a terminal. json prints one object at the end."""
-    import os
-
-    if fmt == "json":
-        return _NullSink()
-    capable = os.environ.get("TERM", "") != "dumb"  # a dumb terminal cannot move the cursor
-    stdout_tty = stdout_is_tty()
-    spinner = shown_reasoning = None
-    if capable and _isatty(sys.stderr):
-        from ..render.spinner import Spinner
-
-        spinner = Spinner()
-        if reasoning:
-            from ..render.reasoning import ReasoningView
-
-            shown_reasoning = ReasoningView()
-    if markdown or (stdout_tty and capable and not plain):
-        from ..render.markdown import MarkdownSink  # rich.markdown / rich.live: terminals only
-
-        return MarkdownSink(spinner=spinner, reasoning=shown_reasoning)
-    from ..render.plain import PlainSink
-
-    return PlainSink(terminal=stdout_tty, spinner=spinner, reasoning=shown_reasoning)
-
-
-class _NullSink:
-    def start(self) -> None: ...
-    def text(self, delta: str) -> None: ...
-    def reasoning(self, delta: str) -> None: ...
-    def end(self) -> None: ...
 
 
 def _report(outcome, *, fmt: str, stats: bool, requested_max, conversation_id: str | None = None) -> None:
@@ -206,29 +165,11 @@ def _report(outcome, *, fmt: str, stats: bool, requested_max, conversation_id: s
             doc["error"] = outcome.error.message
         write_out(sys.stdout.buffer, (json.dumps(doc, ensure_ascii=False) + "\n").encode())
     if stats and not isinstance(outcome.error, OutputClosed):
+        from ..turn import stats_line
+
         warn(stats_line(outcome))
     if outcome.status == "length":
         limit = f" ({requested_max} tokens)" if requested_max else ""
         warn(f"the answer was cut at max_tokens{limit}; raise --max-tokens for more")
     if outcome.error is not None:
         raise outcome.error
-
-
-def stats_line(outcome) -> str:
-    t = outcome.timing
-    parts = []
-    parts.append(f"ttft {t.ttft_s:.2f} s" if t.ttft_s is not None else "ttft -")
-    parts.append(f"total {t.total_s:.2f} s" if t.total_s is not None else "total -")
-    parts.append(f"{t.tokens_per_s:.1f} tokens/s" if t.tokens_per_s else "- tokens/s")
-    u = outcome.usage
-    if u is not None and not outcome.usage_estimated:
-        parts.append(
-            f"{u.prompt_tokens if u.prompt_tokens is not None else '?'} prompt + {u.completion_tokens} completion tokens"
-        )
-    else:
-        from ..turn import estimate_tokens
-
-        parts.append(
-            f"~{estimate_tokens(outcome.content + outcome.reasoning)} completion tokens (estimated: the server sent no usage)"
-        )
-    return "stats: " + " · ".join(parts)

@@ -14,9 +14,11 @@ import typer
 
 from ..core.credentials import ResolvedKey, mask, remember_secret, scrub
 from ..core.settings import DEFAULT_PROFILE, Config, check_profile_name, save_config
+from ..core.tty import isatty
+from ..core.urls import host_of
 from ..errors import AuthFailed, ExitCode, TransportError, UsageError
 from . import options as o
-from .common import api_key, key_marked, load_config_file, load_settings, make_transport
+from .common import api_key, given_options, key_marked, load_config_file, load_settings, make_transport
 
 app = typer.Typer(
     help="Store, remove and inspect API keys in the OS keyring.", no_args_is_help=True, add_completion=False
@@ -29,20 +31,13 @@ def _say(message: str) -> None:
     print(scrub(f"llmcli: {message}"), file=sys.stderr, flush=True)
 
 
-def _isatty(stream) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
 # --- reading and checking the key ----------------------------------------------------------------
 
 
 def read_key(profile: str, stdin=None) -> str:
     """The key from a no-echo prompt (terminal) or stdin (pipe). Exit 2 for empty or malformed input."""
     stdin = sys.stdin if stdin is None else stdin
-    if _isatty(stdin):
+    if isatty(stdin):
         import getpass
 
         text = getpass.getpass(f"API key for profile {profile!r} (input hidden): ")
@@ -80,11 +75,9 @@ def check_key(key: str) -> str:
 # --- which profile, and the config file's marker ------------------------------------------------
 
 
-def selected_profile(flag: str | None, config: Config) -> str:
+def selected_profile(config: Config) -> str:
     """--profile > LLMCLI_PROFILE > default_profile > "default"; the profile need not be in config."""
-    from .common import global_flag
-
-    flag = global_flag("profile", flag)
+    flag = given_options().get("profile")
     name = flag or os.environ.get("LLMCLI_PROFILE") or config.default_profile or DEFAULT_PROFILE
     return check_profile_name(name)
 
@@ -177,17 +170,22 @@ def _verify(settings, key: str) -> str:
         raise
     finally:
         client.close()
-    from ..transport.base import host_of
-
     return host_of(settings.base_url)
 
 
 @app.command()
-def logout(profile: o.Profile = None) -> None:
+def logout(
+    profile: o.Profile = None,
+    base_url: o.BaseUrl = None,
+    transport: o.Transport = None,
+    timeout: o.Timeout = None,
+    max_retries: o.MaxRetries = None,
+    debug: o.Debug = False,
+) -> None:
     """Remove a profile's key from the OS keyring (no key stored: says so, exit 0)."""
     from .. import keystore
 
-    name = selected_profile(profile, load_config_file())
+    name = selected_profile(load_config_file())
     removed, backend = keystore.delete(name)
     set_marker(name, False)
     if removed:
@@ -213,16 +211,13 @@ def status(
     debug: o.Debug = False,
 ) -> None:
     """Where each profile's key comes from, masked; exit 0 when every profile asked has a key."""
-    from .common import global_flag
-
-    profile = global_flag("profile", profile)
-    if profile and all_:
+    if given_options().get("profile") and all_:
         raise UsageError("--profile and --all exclude each other")
     config = load_config_file()
     if all_:
         names = sorted(set(config.profiles) | {config.default_profile or DEFAULT_PROFILE})
     else:
-        names = [selected_profile(profile, config)]
+        names = [selected_profile(config)]
     lines: list[str] = []
     missing: list[str] = []
     refused: list[str] = []
@@ -263,8 +258,6 @@ def status(
 
 
 def _check(settings, key: ResolvedKey, refused: list[str], failed: list[TransportError]) -> str:
-    from ..transport.base import host_of
-
     host = host_of(settings.base_url)
     client = make_transport(settings, key)
     try:

@@ -383,7 +383,7 @@ def results(
     debug: o.Debug = False,
 ) -> None:
     """Download a batch's results (and failures) atomically; never over an existing file without --force."""
-    from ..core.atomic import refuse_existing
+    from ..core.files import refuse_existing
 
     if ordered and not input_file:
         raise UsageError("--ordered needs --input FILE (the batch's input) to know the order")
@@ -458,7 +458,7 @@ def _save(client: Any, file_ids: list[str], dest: str, *, force: bool, order_by:
     from ..batch.order import write_in_input_order
     from ..batch.prompts import input_ids
     from ..batch.reader import Source
-    from ..core.atomic import AtomicOutput
+    from ..core.files import AtomicOutput
 
     if order_by is None:
         if dest == "-":

@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
+from ..core.request import build_request, earlier_turns, system_in_force
+from ..core.tty import isatty
 from ..errors import UsageError
 from . import history as h
 from . import options as o
-from .ask import choose_sink
-from .common import build_request, load_settings, warn
+from .common import load_settings
 from .context import exchange_context
 
 
@@ -73,34 +74,26 @@ def chat(
             seed=seed,
             options=option,
         )
+        from ..render.choose import choose_sink
         from ..repl.session import ChatSession, Exchange
 
-        # A new chat takes -s or the profile's system prompt; a continued one keeps its own unless -s.
-        if earlier is None:
-            earlier = []
-            kept_system = settings.system
-        else:
-            kept_system = next((m.content for m in earlier if m.role == "system"), None)
-        system_prompt = system if system is not None else kept_system
         session = ChatSession(
             settings=settings,
             transport=client,
             model=chosen,
             make_sink=lambda: choose_sink("text", plain, markdown=markdown, reasoning=not no_reasoning),
             recorder=rec,
-            system=system_prompt,
+            # A new chat takes -s or the profile's system prompt; a continued one keeps its own unless -s.
+            system=system_in_force(system, settings.system, earlier),
             params=template.params,
             extra=template.extra,
             stream=not no_stream,
         )
-        turns = [m for m in earlier if m.role != "system"]
+        turns = earlier_turns(earlier)
         for user, answer in zip(turns[0::2], turns[1::2], strict=False):
             session.exchanges.append(Exchange(user.content, answer.content, "complete"))
         from ..repl import loop
 
-        if sys.stdin.isatty() and sys.stdout.isatty():
+        if isatty(sys.stdin) and isatty(sys.stdout):
             return loop.run_terminal(session, vi_mode=vi)
         return loop.run_lines(session, loop.stdin_lines())
-
-
-__all__ = ["chat", "warn"]

@@ -1,106 +1,68 @@
-"""What the commands share: settings from flags, the key, a transport, request building, messages."""
+"""What the commands share: settings from the command line, the key, a transport, the model, messages."""
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import sys
 from typing import Any
 
 from ..core.credentials import ResolvedKey, resolve_key
+from ..core.request import build_request, json_or_text, parse_extra_options
 from ..core.settings import Config, Flags, Settings, load_config, paths, resolve
-from ..core.types import ChatRequest, Message
+from ..core.tty import stdout_is_tty
 from ..errors import UsageError
 from ..transport.base import Transport, TransportConfig
+from .options import CONNECTION, is_connection_option
 
-# Options that mean the same to every command. `lift_global_options` takes them from any place on the
-# command line (before or after the command name), so `llmcli -P work ask`, `llmcli ask -P work` and
-# `llmcli history list --debug` all work; the commands read them through `global_flag`.
-GLOBAL_OPTIONS = {
-    "--profile": "profile",
-    "-P": "profile",
-    "--base-url": "base_url",
-    "--transport": "transport",
-    "--timeout": "timeout",
-    "--max-retries": "max_retries",
-    "--debug": "debug",
-}
-GLOBAL_FLAGS: dict[str, Any] = {}
-
-
-def lift_global_options(argv: list[str]) -> list[str]:
-    """Remove the global options (and their values) from argv into GLOBAL_FLAGS; `--` ends the search."""
-    rest: list[str] = []
-    # `profile add/set` take --base-url, --transport, --timeout as the profile's own values.
-    command, skip = None, False
-    for t in argv:
-        if skip:
-            skip = False
-        elif t in GLOBAL_OPTIONS and t != "--debug":
-            skip = True  # its value
-        elif not t.startswith("-"):
-            command = t
-            break
-    keep = {"--base-url", "--transport", "--timeout", "--max-retries"} if command == "profile" else set()
-    i = 0
-    while i < len(argv):
-        token = argv[i]
-        if token == "--":
-            rest.extend(argv[i:])
-            break
-        name, eq, value = token.partition("=") if token.startswith("--") else (token, "", "")
-        if token.startswith("-P") and len(token) > 2 and not token.startswith("--"):
-            name, eq, value = "-P", "=", token[2:]
-        setting = None if name in keep else GLOBAL_OPTIONS.get(name)
-        if setting is None:
-            rest.append(token)
-        elif setting == "debug":
-            if eq:
-                raise UsageError("--debug takes no value")
-            GLOBAL_FLAGS["debug"] = True
-        elif eq:
-            GLOBAL_FLAGS[setting] = value
-        elif i + 1 < len(argv):
-            GLOBAL_FLAGS[setting] = argv[i + 1]
-            i += 1
-        else:
-            raise UsageError(f"{name} needs a value", hint="see 'llmcli --help'")
-        i += 1
-    return rest
+# Re-exported for the commands (and branches in flight) that import them from here.
+__all__ = [
+    "api_key",
+    "build_request",
+    "given_options",
+    "json_or_text",
+    "load_config_file",
+    "load_settings",
+    "make_transport",
+    "parse_extra_options",
+    "pick_model",
+    "stdout_is_tty",
+    "warn",
+]
 
 
-def global_flag(setting: str, given: Any = None) -> Any:
-    """The command's own value for a global option, else what was lifted from the command line."""
-    if given is not None and given is not False:
-        return given
-    value = GLOBAL_FLAGS.get(setting, given)
-    if isinstance(value, str) and setting in ("timeout", "max_retries"):
-        kind = float if setting == "timeout" else int
-        flag = "--" + setting.replace("_", "-")
-        try:
-            value = kind(value)
-        except ValueError:
-            raise UsageError(
-                f"{flag} must be {'a number' if kind is float else 'a whole number'}, not {value!r}"
-            ) from None
-        if setting == "timeout" and not math.isfinite(value):
-            raise UsageError(f"{flag} must be a finite number, not {value}")
-    return value
+def given_options(ctx: Any = None) -> dict[str, Any]:
+    """The connection options given on the command line, as Click read them: for each, the value given
+    closest to the command (its own options first, then its parents', up to the root callback's)."""
+    from typer.main import get_current_context  # Typer's own Click (typer ≥ 0.26 carries one)
+
+    ctx = ctx if ctx is not None else get_current_context(silent=True)
+    found: dict[str, Any] = {}
+    while ctx is not None:
+        for param in ctx.command.params:
+            name = param.name
+            if name in found or name not in CONNECTION or not is_connection_option(param):
+                continue
+            source = ctx.get_parameter_source(name)
+            if source is not None and source.name != "DEFAULT":  # given (on the command line)
+                found[name] = ctx.params.get(name)
+        ctx = ctx.parent
+    return found
 
 
 def load_settings(*, profile: str | None = None, model: str | None = None) -> Settings:
-    """Settings for a command. The connection options come from the command line through GLOBAL_FLAGS
-    (lifted before the parser runs); `profile` is given only to resolve a profile other than the flag's."""
-    profile = global_flag("profile", profile)
-    base_url = global_flag("base_url")
-    transport = global_flag("transport")
-    timeout = global_flag("timeout")
-    max_retries = global_flag("max_retries")
-    debug = bool(global_flag("debug", False))
-    config = load_config(paths().config_file)
-    flags = Flags(profile, base_url, model, transport, timeout, max_retries, debug)
-    return resolve(flags, os.environ, config)
+    """Settings for the running command: the connection options come from the command line (see
+    `given_options`); `profile` is given only to resolve a profile other than the flag's."""
+    given = given_options()
+    flags = Flags(
+        profile=profile or given.get("profile"),
+        base_url=given.get("base_url"),
+        model=model,
+        transport=given.get("transport"),
+        timeout=given.get("timeout"),
+        max_retries=given.get("max_retries"),
+        debug=bool(given.get("debug", False)),
+    )
+    return resolve(flags, os.environ, load_config(paths().config_file))
 
 
 def load_config_file() -> Config:
@@ -218,58 +180,6 @@ class _KeyringHint:
         self._inner.close()
 
 
-def _no_constants(name: str):
-    raise ValueError(f"{name} is not JSON")
-
-
-def json_or_text(value: str):
-    """A value as JSON when it parses as strict JSON (no NaN or Infinity, which no server accepts), else the text."""
-    try:
-        return json.loads(value, parse_constant=_no_constants)
-    except ValueError:
-        return value
-
-
-def parse_extra_options(options: list[str] | None) -> dict[str, Any]:
-    extra: dict[str, Any] = {}
-    for item in options or ():
-        key, sep, value = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise UsageError(
-                f"-o/--option wants KEY=VALUE, got {item!r}",
-                hint='for example -o max_completion_tokens=200 -o \'response_format={"type":"json_object"}\'',
-            )
-        extra[key] = json_or_text(value)
-    return extra
-
-
-def build_request(
-    settings: Settings,
-    model: str,
-    messages: list[Message],
-    *,
-    temperature: float | None,
-    top_p: float | None,
-    max_tokens: int | None,
-    stop: list[str] | None,
-    seed: int | None,
-    options: list[str] | None,
-) -> ChatRequest:
-    params: dict[str, Any] = dict(settings.request_defaults)
-    given = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens, "seed": seed}
-    for name, value in given.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            flag = "--" + name.replace("_", "-")
-            raise UsageError(f"{flag} must be a finite number, not {value}")
-    params.update({k: v for k, v in given.items() if v is not None})
-    if max_tokens is not None and max_tokens < 1:
-        raise UsageError("--max-tokens must be at least 1")
-    if stop:
-        params["stop"] = list(stop)
-    return ChatRequest(model=model, messages=messages, params=params, extra=parse_extra_options(options))
-
-
 def pick_model(settings: Settings, transport: Transport) -> str:
     """The model to use: the resolved setting, or the server's only model when it serves exactly one."""
     if settings.model:
@@ -286,10 +196,3 @@ def pick_model(settings: Settings, transport: Transport) -> str:
 
 def warn(message: str) -> None:
     print(f"llmcli: {message}", file=sys.stderr, flush=True)
-
-
-def stdout_is_tty() -> bool:
-    try:
-        return sys.stdout.isatty()
-    except (AttributeError, ValueError):
-        return False

@@ -19,7 +19,14 @@ app = typer.Typer(
 
 
 @app.command()
-def path() -> None:
+def path(
+    profile: o.Profile = None,
+    base_url: o.BaseUrl = None,
+    transport: o.Transport = None,
+    timeout: o.Timeout = None,
+    max_retries: o.MaxRetries = None,
+    debug: o.Debug = False,
+) -> None:
     """Print the config file's path."""
     from ..render.sink import write_out
 

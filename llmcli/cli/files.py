@@ -140,7 +140,7 @@ def download(
     """Download a file's content: written whole or not at all, never over an existing file without --force."""
     import sys
 
-    from ..core.atomic import AtomicOutput, refuse_existing
+    from ..core.files import AtomicOutput, refuse_existing
 
     with remote() as r:
         if output == "-":

@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ..core.settings import Settings, paths
+from ..core.tty import isatty, stdout_is_tty
 from ..core.types import Message
 from ..errors import UsageError
-from .common import stdout_is_tty, warn
+from . import options as o
+from .common import warn
 
 if TYPE_CHECKING:
     from ..store.history import Store
@@ -70,25 +72,6 @@ def open_history(
     return rec, earlier, conv.model
 
 
-def compose_messages(
-    text: str, *, system: str | None, default_system: str | None, earlier: list[Message] | None
-) -> tuple[list[Message], str | None]:
-    """The request's messages and the system prompt in force.
-
-    A new conversation takes `-s` or the profile's system prompt; a continued one keeps its own unless
-    `-s` is given again (then the new one is recorded and used from here on).
-    """
-    if earlier is None:
-        system_prompt = system if system is not None else default_system
-        turns: list[Message] = []
-    else:
-        kept = earlier[0].content if earlier and earlier[0].role == "system" else None
-        system_prompt = system if system is not None else kept
-        turns = [m for m in earlier if m.role != "system"]
-    messages = [Message("system", system_prompt)] if system_prompt else []
-    return [*messages, *turns, Message("user", text)], system_prompt or None
-
-
 # --- the sub-app -----------------------------------------------------------------------------------
 
 app = typer.Typer(
@@ -132,6 +115,12 @@ def list_(
             "--format", help="table, text (tab-separated) or json. Default: table on a terminal, else text."
         ),
     ] = None,
+    profile: o.Profile = None,
+    base_url: o.BaseUrl = None,
+    transport: o.Transport = None,
+    timeout: o.Timeout = None,
+    max_retries: o.MaxRetries = None,
+    debug: o.Debug = False,
 ) -> None:
     """Conversations, the most recently active first."""
     _choice(fmt, ("table", "text", "json"))
@@ -161,6 +150,12 @@ def show(
         str | None,
         typer.Option("--format", help="markdown or json. Default: rendered markdown on a terminal."),
     ] = None,
+    profile: o.Profile = None,
+    base_url: o.BaseUrl = None,
+    transport: o.Transport = None,
+    timeout: o.Timeout = None,
+    max_retries: o.MaxRetries = None,
+    debug: o.Debug = False,
 ) -> None:
     """One whole conversation."""
     _choice(fmt, ("markdown", "json"))
@@ -172,7 +167,9 @@ def show(
         raise _no_conversation(ref)
     messages = store.messages(conv.id)
     if fmt == "json":
-        _out(json.dumps(_conversation_doc(conv, messages), ensure_ascii=False, indent=2) + "\n")
+        from ..store.records import conversation_doc
+
+        _out(json.dumps(conversation_doc(conv, messages), ensure_ascii=False, indent=2) + "\n")
         return
     from ..render.history import conversation_markdown, show_markdown
 
@@ -183,12 +180,6 @@ def show(
         _out(text)
 
 
-def _conversation_doc(conv, messages) -> dict:
-    doc = conv.to_dict()
-    doc["messages"] = [m.to_dict() for m in messages]
-    return doc
-
-
 @app.command()
 def search(
     text: Annotated[list[str], typer.Argument(help="Words to find (all of them).", show_default=False)],
@@ -196,12 +187,18 @@ def search(
     fmt: Annotated[
         str | None, typer.Option("--format", help="text or json (matches marked **like this**).")
     ] = None,
+    profile: o.Profile = None,
+    base_url: o.BaseUrl = None,
+    transport: o.Transport = None,
+    timeout: o.Timeout = None,
+    max_retries: o.MaxRetries = None,
+    debug: o.Debug = False,
 ) -> None:
     """Full-text search over every message, best match first."""
     _choice(fmt, ("text", "json"))
     if limit < 0:
         raise UsageError("-n/--limit must be 0 or more")
-    from ..store.history import MATCH_END, MATCH_START
+    from ..store.records import MATCH_END, MATCH_START
 
     query = " ".join(text)
     if not query.strip():
@@ -242,6 +239,12 @@ def export(
     fmt: Annotated[
         str, typer.Option("--format", help="jsonl (one conversation per line) or markdown.")
     ] = "jsonl",
+    profile: o.Profile = None,
+    base_url: o.BaseUrl = None,
+    transport: o.Transport = None,
+    timeout: o.Timeout = None,
+    max_retries: o.MaxRetries = None,
+    debug: o.Debug = False,
 ) -> None:
     """Write conversations to stdout."""
     _choice(fmt, ("jsonl", "markdown"))
@@ -254,11 +257,12 @@ def export(
         raise _no_conversation(ref)
     convs = list(reversed(store.conversations())) if all_ else [store.resolve(ref or "")]
     from ..render.history import conversation_markdown
+    from ..store.records import conversation_doc
 
     for conv in convs:
         messages = store.messages(conv.id)
         if fmt == "jsonl":
-            _out(json.dumps(_conversation_doc(conv, messages), ensure_ascii=False) + "\n")
+            _out(json.dumps(conversation_doc(conv, messages), ensure_ascii=False) + "\n")
         else:
             _out(conversation_markdown(conv, messages) + ("\n---\n\n" if conv is not convs[-1] else ""))
 
@@ -268,6 +272,12 @@ def rm(
     refs: Annotated[list[str] | None, typer.Argument(help="Conversation ids or unique prefixes.")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Delete every conversation.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    profile: o.Profile = None,
+    base_url: o.BaseUrl = None,
+    transport: o.Transport = None,
+    timeout: o.Timeout = None,
+    max_retries: o.MaxRetries = None,
+    debug: o.Debug = False,
 ) -> None:
     """Delete conversations (asks first on a terminal; elsewhere needs --yes)."""
     if bool(refs) == all_:
@@ -287,7 +297,7 @@ def rm(
         targets = [c.id for c in convs]
         what = ", ".join(f"{c.id} ({c.title})" for c in convs)
     if not yes:
-        if not _stdin_is_tty():
+        if not isatty(sys.stdin):
             raise UsageError("refusing to delete without confirmation", hint="add --yes (-y)")
         from ..render.sink import neutralise
 
@@ -300,10 +310,3 @@ def rm(
             return
     n = store.delete_all() if all_ else store.delete(targets)
     warn(f"deleted {n} conversation{'s' if n != 1 else ''}")
-
-
-def _stdin_is_tty() -> bool:
-    try:
-        return sys.stdin.isatty()
-    except (AttributeError, ValueError):
-        return False

@@ -1,8 +1,17 @@
-"""Shared option types. Every option is accepted after the command name (CONTRACT.md)."""
+"""Shared option types. Every option is accepted after the command name (CONTRACT.md).
+
+The connection options (-P, --base-url, --transport, --timeout, --max-retries, --debug) are declared on
+the root callback and on every command, and parsed by Click like any other option: `llmcli -P work ask`
+and `llmcli ask -P work` both work, and a command line means exactly what Click reads from it. A command
+never reads their parameters itself: `cli.common.load_settings()` finds them in the Click context (the
+command's own values first, then its parents'), recognising them by the callback they share here.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import math
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import typer
 
@@ -10,20 +19,68 @@ CONN = "Connection"
 REQ = "Request"
 OUT = "Output"
 
-# The connection options below are declared on each command so that its --help lists them; their values
-# never reach the command's parameters: __main__ lifts them from the command line first (wherever they
-# stand) and `common.load_settings` reads them from there.
+CONNECTION = ("profile", "base_url", "transport", "timeout", "max_retries", "debug")
+
+
+@dataclass(slots=True)
+class RunState:
+    """What one run learns while Click parses it, for the error boundary (`__main__`): handed to Click as
+    `obj`, filled in by the option callbacks. One per run; nothing is kept between runs."""
+
+    debug: bool = False
+
+
+def run_state(ctx: typer.Context) -> RunState:
+    root = ctx.find_root()
+    if not isinstance(root.obj, RunState):  # run without __main__ (a test's CliRunner): start one
+        root.obj = RunState()
+    return root.obj
+
+
+def connection_option(ctx: typer.Context, param: typer.CallbackParam, value: Any) -> Any:
+    """The callback of every connection option: checks what Click cannot, notes --debug for the error
+    boundary, and marks the parameter as a connection option for `load_settings`."""
+    if value is None or value is False:
+        return value
+    if param.name == "timeout" and not math.isfinite(value):
+        raise typer.BadParameter(f"must be a finite number of seconds, not {value}")
+    if param.name == "debug":
+        run_state(ctx).debug = True
+    return value
+
+
+def is_connection_option(param: Any) -> bool:
+    callback = getattr(param, "callback", None)
+    return getattr(callback, "__wrapped__", callback) is connection_option  # Typer wraps callbacks
+
+
 Profile = Annotated[
     str | None,
-    typer.Option("--profile", "-P", help="Named profile from the config file.", rich_help_panel=CONN),
+    typer.Option(
+        "--profile",
+        "-P",
+        help="Named profile from the config file.",
+        rich_help_panel=CONN,
+        callback=connection_option,
+    ),
 ]
 BaseUrl = Annotated[
     str | None,
-    typer.Option("--base-url", help="API base URL, e.g. http://127.0.0.1:8080/v1.", rich_help_panel=CONN),
+    typer.Option(
+        "--base-url",
+        help="API base URL, e.g. http://127.0.0.1:8080/v1.",
+        rich_help_panel=CONN,
+        callback=connection_option,
+    ),
 ]
 Transport = Annotated[
     str | None,
-    typer.Option("--transport", help="http (httpx) or sdk (the openai SDK).", rich_help_panel=CONN),
+    typer.Option(
+        "--transport",
+        help="http (httpx) or sdk (the openai SDK).",
+        rich_help_panel=CONN,
+        callback=connection_option,
+    ),
 ]
 Timeout = Annotated[
     float | None,
@@ -31,6 +88,7 @@ Timeout = Annotated[
         "--timeout",
         help="Seconds to wait to connect and for each next piece of the answer [600].",
         rich_help_panel=CONN,
+        callback=connection_option,
     ),
 ]
 MaxRetries = Annotated[
@@ -39,10 +97,17 @@ MaxRetries = Annotated[
         "--max-retries",
         help="Retries before the first byte (connect errors, 408/409/429/5xx) [2].",
         rich_help_panel=CONN,
+        callback=connection_option,
     ),
 ]
 Debug = Annotated[
-    bool, typer.Option("--debug", help="Show request details and tracebacks on stderr.", rich_help_panel=CONN)
+    bool,
+    typer.Option(
+        "--debug",
+        help="Show request details and tracebacks on stderr.",
+        rich_help_panel=CONN,
+        callback=connection_option,
+    ),
 ]
 
 Model = Annotated[str | None, typer.Option("--model", "-m", help="Model name.", rich_help_panel=REQ)]

@@ -16,6 +16,7 @@ from ..core.settings import (
     save_config,
 )
 from ..errors import UsageError
+from . import options as o
 from .common import load_config_file, stdout_is_tty
 
 app = typer.Typer(
@@ -40,7 +41,11 @@ def _given(**values: Any) -> dict[str, Any]:
 
 
 @app.command("list")
-def list_(fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text") -> None:
+def list_(
+    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    profile: o.Profile = None,
+    debug: o.Debug = False,
+) -> None:
     """The profiles: on a terminal `*` marks the default; in a pipe one tab-separated line each (name, base URL,
     model, "default")."""
     config = load_config_file()
@@ -71,7 +76,12 @@ def list_(fmt: Annotated[str, typer.Option("--format", help="text or json.")] = 
 
 
 @app.command()
-def show(name: Name, fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text") -> None:
+def show(
+    name: Name,
+    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    profile: o.Profile = None,
+    debug: o.Debug = False,
+) -> None:
     """One profile's settings."""
     config = load_config_file()
     prof = config.profiles.get(name)
@@ -92,6 +102,8 @@ def add(
     timeout: Annotated[float | None, typer.Option("--timeout", help="Default timeout (s).")] = None,
     system: Annotated[str | None, typer.Option("--system", "-s", help="Default system prompt.")] = None,
     use: Annotated[bool, typer.Option("--use", help="Make it the default profile.")] = False,
+    profile: o.Profile = None,
+    debug: o.Debug = False,
 ) -> None:
     """Create a profile."""
     check_profile_name(name)
@@ -119,6 +131,8 @@ def set_(
     key: Annotated[str, typer.Argument(help="Setting: " + ", ".join(PROFILE_KEYS) + ".")],
     value: Annotated[str | None, typer.Argument(help="New value; leave out with --unset.")] = None,
     unset: Annotated[bool, typer.Option("--unset", help="Remove the setting.")] = False,
+    profile: o.Profile = None,
+    debug: o.Debug = False,
 ) -> None:
     """Change (or --unset) one setting of a profile."""
     config = load_config_file()
@@ -139,7 +153,11 @@ def set_(
 
 
 @app.command()
-def remove(name: Name) -> None:
+def remove(
+    name: Name,
+    profile: o.Profile = None,
+    debug: o.Debug = False,
+) -> None:
     """Delete a profile (its key in the keyring stays until `llmcli auth logout -P NAME`)."""
     config = load_config_file()
     if name not in config.profiles:
@@ -152,7 +170,11 @@ def remove(name: Name) -> None:
 
 
 @app.command()
-def use(name: Name) -> None:
+def use(
+    name: Name,
+    profile: o.Profile = None,
+    debug: o.Debug = False,
+) -> None:
     """Make a profile the default."""
     config = load_config_file()
     if name not in config.profiles:

@@ -197,7 +197,7 @@ class ResourceClient:
                 out.write(chunk)
                 total += len(chunk)
         except (openai.APIError, httpx2.HTTPError) as exc:
-            from ..transport.base import network_error
+            from ..transport.status import network_error
 
             raise network_error(self.host, exc) from None
         finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Any, BinaryIO
 
+from ..core.tty import isatty
 from .sink import neutralise, write_out
 
 
@@ -19,7 +20,7 @@ class PlainSink:
     ):
         self._out = out if out is not None else sys.stdout.buffer
         # On a terminal: neutralise control characters and end on a newline. In a pipe: exact bytes.
-        self._terminal = terminal if terminal is not None else sys.stdout.isatty()
+        self._terminal = terminal if terminal is not None else isatty(sys.stdout)
         self._last = ""
         # stderr helpers (spinner.py, reasoning.py), given when stderr is a terminal
         self._spinner = spinner

@@ -92,6 +92,6 @@ def unescape(line: str) -> str:
 
 def parse_value(text: str) -> Any:
     """A /set value: JSON when it parses (numbers, true, lists, objects), otherwise the string."""
-    from ..cli.common import json_or_text
+    from ..core.request import json_or_text
 
     return json_or_text(text)

@@ -79,22 +79,19 @@ class ChatSession:
 
     def send(self, prompt: str) -> Any:
         """One turn: the whole conversation goes to the server; the answer streams to the sink."""
-        from ..turn import run_turn
+        from ..turn import run_exchange
 
-        params = dict(self.params)
-        request = ChatRequest(self.model, self.request_messages(prompt), params, dict(self.extra))
-        if self.recorder is not None:
-            self.recorder.start(
-                prompt,
-                system=self.system,
-                profile=self.settings.profile,
-                base_url=self.settings.base_url,
-                model=self.model,
-                params={**params, **self.extra},
-            )
-        outcome = run_turn(self.transport, request, self.make_sink(), stream=self.stream)
-        if self.recorder is not None:
-            self.recorder.finish(outcome)
+        request = ChatRequest(self.model, self.request_messages(prompt), dict(self.params), dict(self.extra))
+        outcome = run_exchange(
+            self.transport,
+            request,
+            self.make_sink(),
+            prompt=prompt,
+            system=self.system,
+            settings=self.settings,
+            recorder=self.recorder,
+            stream=self.stream,
+        )
         interrupts.reset()  # back at the prompt: the next Ctrl-C is a first one again
         self.last = outcome
         self._count(outcome)
@@ -332,7 +329,7 @@ def _stats(s: ChatSession, arg: str) -> None:
     if s.last is None:
         s.info("no answer yet")
         return
-    from ..cli.ask import stats_line
+    from ..turn import stats_line
 
     t = s.totals
     approx = "~" if t.estimated else ""

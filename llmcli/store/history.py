@@ -7,11 +7,12 @@
     store.add_assistant_message(conv_id, content=..., status="interrupted", error="interrupted", ...)
     store.messages_for_request(conv_id)                      # what `-c` sends before the new prompt
 
-Conversations: `new_conversation`, `get`, `resolve(id_or_prefix)`, `latest_conversation`,
-`conversations(limit)`, `delete(ids)`, `delete_all()`. Messages: `start_exchange` (conversation if
-new + system prompt if changed + user turn, one transaction), `add_user_message`,
-`add_system_message`, `add_assistant_message`, `drop_last_exchange` (undo/retry), `messages(conv_id)`,
-`system_prompt(conv_id)`, `messages_for_request(conv_id)`. Search: `search(text, limit)` (FTS5, best match first, snippets).
+Conversations: `get`, `resolve(id_or_prefix)`, `latest_conversation`, `conversations(limit)`,
+`delete(ids)`, `delete_all()`. Messages: `start_exchange` (conversation if new + system prompt if
+changed + user turn, one transaction), `add_assistant_message`, `drop_last_exchange` (undo/retry),
+`messages(conv_id)`, `system_prompt(conv_id)`, `messages_for_request(conv_id)`. Search:
+`search(text, limit)` (FTS5, best match first, snippets). The records these return, and their JSON
+export form, are `records.py`.
 
 Every write is one transaction (see db.py); errors come out as StoreError with a one-line reason
 (ConversationGone when the conversation written to was deleted meanwhile), a user's reference to an
@@ -29,13 +30,9 @@ in a row and never sees an empty assistant turn.
 from __future__ import annotations
 
 import json
-import re
-import secrets
 import sqlite3
-import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,33 +40,21 @@ from ..core.types import Message
 from ..errors import UsageError
 from .db import BUSY_TIMEOUT_S, StoreError, connect, transaction, utc_now, wrap
 from .migrations import STATUSES
-
-_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case: no i, l, o, u
-_ID_RE = re.compile(r"^[0-9a-z]+$")
-TITLE_MAX = 60
-# Markers around matches in search snippets (control characters never appear in stored text from a
-# prompt in a way that matters here; the commands turn them into styling or `**`).
-MATCH_START, MATCH_END = "\x02", "\x03"
-
-
-def new_id(now_ms: int | None = None) -> str:
-    """16 characters: 9 of time in ms (so ids sort by creation), 7 random (35 bits)."""
-    t = int(time.time() * 1000) if now_ms is None else now_ms
-    head = []
-    for _ in range(9):
-        t, r = divmod(t, 32)
-        head.append(_ALPHABET[r])
-    tail = "".join(secrets.choice(_ALPHABET) for _ in range(7))
-    return "".join(reversed(head)) + tail
-
-
-def title_of(prompt: str) -> str:
-    line = " ".join(prompt.split())
-    return line if len(line) <= TITLE_MAX else line[: TITLE_MAX - 1].rstrip() + "…"
+from .records import (
+    ID_PATTERN,
+    MATCH_END,
+    MATCH_START,
+    Conversation,
+    SearchHit,
+    StoredMessage,
+    new_id,
+    title_of,
+)
 
 
 class UnknownConversation(UsageError):
-    pass
+    def __init__(self, ref: str):
+        super().__init__(f"no conversation {ref!r}", hint="see the ids with: llmcli history list")
 
 
 class ConversationGone(StoreError):
@@ -85,88 +70,7 @@ class AmbiguousConversation(UsageError):
         self.candidates = candidates
 
 
-@dataclass(slots=True)
-class Conversation:
-    id: str
-    title: str
-    created: str
-    updated: str
-    profile: str | None
-    host: str | None
-    model: str | None
-    messages: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "model": self.model,
-            "created": self.created,
-            "updated": self.updated,
-            "messages": self.messages,
-            "profile": self.profile,
-            "host": self.host,
-        }
-
-
-@dataclass(slots=True)
-class StoredMessage:
-    id: int
-    conversation_id: str
-    role: str
-    content: str
-    reasoning: str
-    model: str | None
-    params: dict[str, Any] | None
-    status: str
-    error: str | None
-    finish_reason: str | None
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    total_tokens: int | None
-    usage_estimated: bool
-    ttft_s: float | None
-    total_s: float | None
-    tokens_per_s: float | None
-    created: str
-
-    def to_dict(self) -> dict[str, Any]:
-        answer = self.role == "assistant"
-        return {
-            "id": self.id,
-            "role": self.role,
-            "content": self.content,
-            "status": self.status,
-            "error": self.error,
-            "reasoning": self.reasoning or None,
-            "model": self.model,
-            "finish_reason": self.finish_reason,
-            "params": self.params,
-            "usage": {
-                "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens,
-                "total_tokens": self.total_tokens,
-                "estimated": self.usage_estimated,
-            }
-            if answer
-            else None,
-            "timing": {"ttft_s": self.ttft_s, "total_s": self.total_s, "tokens_per_s": self.tokens_per_s}
-            if answer
-            else None,
-            "created": self.created,
-        }
-
-
-@dataclass(slots=True)
-class SearchHit:
-    conversation_id: str
-    title: str
-    message_id: int
-    role: str
-    created: str
-    snippet: str  # matches wrapped in MATCH_START / MATCH_END
-
-
+# The columns in the order the records take them (records.py: from_row).
 _CONV_COLS = "c.id, c.title, c.created, c.updated, c.profile, c.host, c.model"
 _CONV_COUNT = "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)"
 _MSG_COLS = (
@@ -175,15 +79,13 @@ _MSG_COLS = (
 )
 
 
-def _conversation(row: tuple) -> Conversation:
-    return Conversation(*row[:7], messages=int(row[7]) if len(row) > 7 else 0)
-
-
-def _message(row: tuple) -> StoredMessage:
-    values = list(row)
-    values[6] = json.loads(values[6]) if values[6] else None
-    values[13] = bool(values[13])
-    return StoredMessage(*values)
+def _system_prompt(conn: sqlite3.Connection, conv_id: str) -> str | None:
+    """The system prompt in force in a conversation: its latest system message."""
+    rows = conn.execute(
+        "SELECT content FROM messages WHERE conversation_id = ? AND role = 'system' ORDER BY id DESC LIMIT 1",
+        (conv_id,),
+    ).fetchall()
+    return rows[0][0] if rows else None
 
 
 class Store:
@@ -243,22 +145,11 @@ class Store:
                 continue  # the same id drawn twice in one millisecond: draw again
         raise StoreError("could not allocate a conversation id")
 
-    def new_conversation(
-        self,
-        *,
-        title: str = "",
-        profile: str | None = None,
-        host: str | None = None,
-        model: str | None = None,
-    ) -> str:
-        with self._write() as conn:
-            return self._insert_conversation(conn, title, profile, host, model)
-
     def get(self, conv_id: str) -> Conversation | None:
         rows = self._read(
             f"SELECT {_CONV_COLS}, {_CONV_COUNT} FROM conversations c WHERE c.id = ?", (conv_id,)
         )
-        return _conversation(rows[0]) if rows else None
+        return Conversation.from_row(rows[0]) if rows else None
 
     def conversations(self, limit: int | None = None) -> list[Conversation]:
         """Newest activity first."""
@@ -271,7 +162,7 @@ class Store:
         if limit is not None and limit > 0:
             sql += " LIMIT ?"
             args = (limit,)
-        return [_conversation(r) for r in self._read(sql, args)]
+        return [Conversation.from_row(r) for r in self._read(sql, args)]
 
     def latest_conversation(self) -> Conversation | None:
         found = self.conversations(limit=1)
@@ -280,10 +171,8 @@ class Store:
     def resolve(self, ref: str) -> Conversation:
         """A full id or a unique prefix of one."""
         key = ref.strip().lower()
-        if not key or not _ID_RE.match(key):
-            raise UnknownConversation(
-                f"no conversation {ref!r}", hint="see the ids with: llmcli history list"
-            )
+        if not key or not ID_PATTERN.match(key):
+            raise UnknownConversation(ref)
         exact = self.get(key)
         if exact is not None:
             return exact
@@ -291,14 +180,12 @@ class Store:
             "SELECT id FROM conversations WHERE id >= ? AND id < ? ORDER BY id LIMIT 11", (key, key + "~")
         )
         if not rows:
-            raise UnknownConversation(
-                f"no conversation {ref!r}", hint="see the ids with: llmcli history list"
-            )
+            raise UnknownConversation(ref)
         if len(rows) > 1:
             raise AmbiguousConversation(ref, [r[0] for r in rows])
         conv = self.get(rows[0][0])
         if conv is None:  # deleted between the two reads
-            raise UnknownConversation(f"no conversation {ref!r}")
+            raise UnknownConversation(ref)
         return conv
 
     def delete(self, conv_ids: Iterable[str]) -> int:
@@ -358,13 +245,6 @@ class Store:
         if not conn.execute("SELECT 1 FROM conversations WHERE id = ?", (conv_id,)).fetchall():
             raise ConversationGone(f"conversation {conv_id} no longer exists (deleted meanwhile)")
 
-    def _current_system(self, conn: sqlite3.Connection, conv_id: str) -> str | None:
-        rows = conn.execute(
-            "SELECT content FROM messages WHERE conversation_id = ? AND role = 'system' ORDER BY id DESC LIMIT 1",
-            (conv_id,),
-        ).fetchall()
-        return rows[0][0] if rows else None
-
     def start_exchange(
         self,
         conv_id: str | None,
@@ -383,31 +263,12 @@ class Store:
                 conv_id = self._insert_conversation(conn, prompt, profile, host, model)
             else:
                 self._require(conn, conv_id)
-            if system and system != self._current_system(conn, conv_id):
+            if system and system != _system_prompt(conn, conv_id):
                 self._insert_message(conn, conv_id, "system", content=system)
             msg_id = self._insert_message(
                 conn, conv_id, "user", content=prompt, model=model, params=dict(params or {})
             )
         return conv_id, msg_id
-
-    def add_system_message(self, conv_id: str, text: str) -> int:
-        with self._write() as conn:
-            self._require(conn, conv_id)
-            return self._insert_message(conn, conv_id, "system", content=text)
-
-    def add_user_message(
-        self,
-        conv_id: str,
-        text: str,
-        *,
-        model: str | None = None,
-        params: Mapping[str, Any] | None = None,
-    ) -> int:
-        with self._write() as conn:
-            self._require(conn, conv_id)
-            return self._insert_message(
-                conn, conv_id, "user", content=text, model=model, params=dict(params or {})
-            )
 
     def add_assistant_message(
         self,
@@ -469,20 +330,19 @@ class Store:
         rows = self._read(
             f"SELECT {_MSG_COLS} FROM messages WHERE conversation_id = ? ORDER BY id", (conv_id,)
         )
-        return [_message(r) for r in rows]
+        return [StoredMessage.from_row(r) for r in rows]
 
     def system_prompt(self, conv_id: str) -> str | None:
-        rows = self._read(
-            "SELECT content FROM messages WHERE conversation_id = ? AND role = 'system' ORDER BY id DESC LIMIT 1",
-            (conv_id,),
-        )
-        return rows[0][0] if rows else None
+        try:
+            return _system_prompt(self._conn, conv_id)
+        except sqlite3.Error as exc:
+            raise wrap(exc, self.path, self._timeout) from None
 
     def messages_for_request(self, conv_id: str) -> list[Message]:
         """The earlier turns to send before a new prompt (the rule is in the module docstring)."""
         stored = self.messages(conv_id)
         out: list[Message] = []
-        system = next((m.content for m in reversed(stored) if m.role == "system"), None)
+        system = self.system_prompt(conv_id)
         if system:
             out.append(Message("system", system))
         waiting: StoredMessage | None = None

@@ -19,19 +19,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from ..core.credentials import scrub
 from ..core.types import Message
+from ..core.urls import host_of
 from ..errors import Interrupted, LlmcliError, OutputClosed, UsageError
 from .db import StoreCorrupt, StoreError, move_aside
 from .history import Conversation, ConversationGone, Store, open_store
-
-
-def host_of(base_url: str) -> str:
-    """host[:port] only: never userinfo (credentials), path or query string."""
-    netloc = urlsplit(base_url).netloc
-    return netloc.rsplit("@", 1)[-1]
 
 
 def error_text(err: LlmcliError | None) -> str | None:

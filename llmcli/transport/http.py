@@ -14,25 +14,26 @@ from httpx_sse import EventSource
 from .. import __version__
 from ..core.types import ChatEvent, ChatRequest, ChatResult, ModelInfo
 from ..errors import IncompleteAnswer
-from .base import (
+from .base import TransportConfig, endpoint
+from .retry import Retryable, call_with_retries, retry_after_seconds, stderr_notify
+from .status import (
     RETRYABLE_STATUS,
-    StreamTracker,
-    TransportConfig,
-    chunk_events,
-    endpoint,
     error_for_status,
     json_error_on_stream,
-    model_infos,
     network_error,
     not_json,
+    server_message,
+)
+from .watchdog import BytePump, watched
+from .wire import (
+    StreamTracker,
+    chunk_events,
+    model_infos,
     parse_json_chunk,
     result_events,
     result_from_completion,
-    server_message,
     stream_error_from,
 )
-from .retry import Retryable, call_with_retries, retry_after_seconds, stderr_notify
-from .watchdog import BytePump, watched
 
 MAX_ERROR_BODY = 64 * 1024
 

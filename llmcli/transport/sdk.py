@@ -17,24 +17,26 @@ import openai
 from .. import __version__
 from ..core.types import ChatEvent, ChatRequest, ChatResult, ModelInfo
 from ..errors import IncompleteAnswer
-from .base import (
+from .base import TransportConfig
+from .retry import Retryable, call_with_retries, retry_after_seconds, stderr_notify
+from .status import (
     RETRYABLE_STATUS,
-    StreamTracker,
-    TransportConfig,
-    _get,
-    chunk_events,
     error_for_status,
     json_error_on_stream,
-    model_infos,
     network_error,
     not_json,
+    server_message,
+)
+from .watchdog import BytePump, watched
+from .wire import (
+    StreamTracker,
+    chunk_events,
+    model_infos,
+    read_field,
     result_events,
     result_from_completion,
-    server_message,
     stream_error_from,
 )
-from .retry import Retryable, call_with_retries, retry_after_seconds, stderr_notify
-from .watchdog import BytePump, watched
 
 T = TypeVar("T")
 
@@ -242,7 +244,7 @@ class SdkTransport:
                 raise not_json(self.host, "a response", ctype or "no content type") from None
             if isinstance(completion, str | bytes):
                 raise not_json(self.host, "a response")
-            message = stream_error_from({"error": _get(completion, "error")})
+            message = stream_error_from({"error": read_field(completion, "error")})
             if message is not None:
                 raise json_error_on_stream(self.host, message)
             try:

@@ -1,0 +1,98 @@
+"""Request shaping, pure Python: option values → body fields, a conversation → the messages to send.
+
+`ask`, `chat` and the REPL's `/set` all go through here, so a value means the same wherever it is typed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from ..errors import UsageError
+from .settings import Settings
+from .types import ChatRequest, Message
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def json_or_text(value: str) -> Any:
+    """A value as JSON when it parses as strict JSON (no NaN or Infinity, which no server accepts), else the text."""
+    try:
+        return json.loads(value, parse_constant=_no_constants)
+    except ValueError:
+        return value
+
+
+def parse_extra_options(options: list[str] | None) -> dict[str, Any]:
+    """`-o KEY=VALUE` items as body fields."""
+    extra: dict[str, Any] = {}
+    for item in options or ():
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(
+                f"-o/--option wants KEY=VALUE, got {item!r}",
+                hint='for example -o max_completion_tokens=200 -o \'response_format={"type":"json_object"}\'',
+            )
+        extra[key] = json_or_text(value)
+    return extra
+
+
+def build_request(
+    settings: Settings,
+    model: str,
+    messages: list[Message],
+    *,
+    temperature: float | None,
+    top_p: float | None,
+    max_tokens: int | None,
+    stop: list[str] | None,
+    seed: int | None,
+    options: list[str] | None,
+) -> ChatRequest:
+    """The request: the profile's request defaults, then the options given (an option not given is not sent)."""
+    params: dict[str, Any] = dict(settings.request_defaults)
+    given = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens, "seed": seed}
+    for name, value in given.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(f"{flag} must be a finite number, not {value}")
+    params.update({k: v for k, v in given.items() if v is not None})
+    if max_tokens is not None and max_tokens < 1:
+        raise UsageError("--max-tokens must be at least 1")
+    if stop:
+        params["stop"] = list(stop)
+    return ChatRequest(model=model, messages=messages, params=params, extra=parse_extra_options(options))
+
+
+# --- a conversation → messages -------------------------------------------------------------------
+
+
+def system_in_force(system: str | None, default: str | None, earlier: list[Message] | None) -> str | None:
+    """The system prompt of the next turn.
+
+    A new conversation (`earlier` None) takes `-s` or the profile's system prompt; a continued one keeps
+    its own (the first of `earlier` when it is a system message) unless `-s` is given again.
+    """
+    if system is not None:
+        return system or None
+    if earlier is None:
+        return default or None
+    return earlier[0].content if earlier and earlier[0].role == "system" else None
+
+
+def earlier_turns(earlier: list[Message] | None) -> list[Message]:
+    """The user and assistant turns of a continued conversation (its system prompt left out)."""
+    return [m for m in earlier or () if m.role != "system"]
+
+
+def compose_messages(
+    text: str, *, system: str | None, default_system: str | None, earlier: list[Message] | None
+) -> tuple[list[Message], str | None]:
+    """The request's messages for a new prompt, and the system prompt in force (see `system_in_force`)."""
+    system_prompt = system_in_force(system, default_system, earlier)
+    head = [Message("system", system_prompt)] if system_prompt else []
+    return [*head, *earlier_turns(earlier), Message("user", text)], system_prompt
