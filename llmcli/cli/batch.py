@@ -97,8 +97,9 @@ def _show(b: dict, fmt: str) -> None:
         fields(pairs)
 
 
-def _check_file(src: Any, *, endpoint: str | None, prompts: bool) -> str:
-    """Validate a batch file (and the Batch API's limits); print the problems and exit 2 when there are any."""
+def _check_file(src: Any, *, endpoint: str | None, prompts: bool) -> tuple[str, int]:
+    """Validate a batch file (and the Batch API's limits); print the problems and exit 2 when there are any.
+    The endpoint to use and the number of requests."""
     from ..batch.validate import describe, invalid_input, provider_limits, validate
 
     report = validate(src)
@@ -110,7 +111,7 @@ def _check_file(src: Any, *, endpoint: str | None, prompts: bool) -> str:
         for line in describe(label, report.problems + limits, report.lines):
             warn(line)
         raise invalid_input(label, report.problem_lines)
-    return endpoint or next(iter(report.urls))
+    return endpoint or next(iter(report.urls)), report.requests
 
 
 def _prompts_to_batch(
@@ -220,7 +221,7 @@ def submit(
                 checked = Source(spool)
             else:
                 checked = src
-            url = _check_file(checked, endpoint=endpoint, prompts=prompts)
+            url, requests = _check_file(checked, endpoint=endpoint, prompts=prompts)
             with remote() as r:
                 uploaded = r.client.upload(checked.path, "batch", filename=upload_name, api="batches")
                 batch = r.client.create_batch(uploaded["id"], url, window, meta)
@@ -230,7 +231,7 @@ def submit(
                     if fmt == "json":
                         emit_json(batch)
                     note(
-                        f"batch {batch.get('id')} {batch.get('status')}: {_count(checked)} requests, input file {uploaded['id']}"
+                        f"batch {batch.get('id')} {batch.get('status')}: {requests} requests, input file {uploaded['id']}"
                     )
                     return
                 _wait(r.client, batch["id"], every, limit, fmt)
@@ -240,10 +241,6 @@ def submit(
                 os.unlink(spool)
             except OSError:
                 pass
-
-
-def _count(src: Any) -> int:
-    return sum(1 for _ in src.lines())
 
 
 def _wait(client: Any, batch_id: str, interval: float, timeout: float | None, fmt: str) -> None:
