@@ -14,6 +14,7 @@ class ExitCode(IntEnum):
     RATE_LIMITED = 5
     NETWORK = 6
     INCOMPLETE = 7
+    WAIT_TIMEOUT = 124
     SIGINT = 130
     SIGPIPE = 141
     SIGTERM = 143
@@ -98,6 +99,28 @@ class IncompleteAnswer(TransportError):
     def __init__(self, message: str, *, reason: str = "cut", **kw):
         super().__init__(message, **kw)
         self.reason = reason
+
+
+# --- remote jobs (batches, fine-tuning) ---------------------------------------------------
+
+
+class JobIncomplete(LlmcliError):
+    """A remote job ended without doing all its work: some requests failed, or it failed, expired or
+    was cancelled."""
+
+    exit_code = ExitCode.INCOMPLETE
+
+
+class JobRejected(LlmcliError):
+    """The provider refused the job's input (a batch that failed validation)."""
+
+    exit_code = ExitCode.REJECTED
+
+
+class WaitTimedOut(LlmcliError):
+    """--timeout-wait passed before the job ended; the job goes on."""
+
+    exit_code = ExitCode.WAIT_TIMEOUT
 
 
 class Interrupted(LlmcliError):

@@ -118,7 +118,8 @@ def api_key(settings: Settings, *, quiet: bool = False) -> ResolvedKey:
 
 
 def transport_config(settings: Settings, key: ResolvedKey) -> TransportConfig:
-    """What a transport is built from; `--show-request` renders requests from the same config."""
+    """What every client of the server is built from (the chat transports, the resource client);
+    `--show-request` renders requests from the same config."""
     return TransportConfig(
         base_url=settings.base_url,
         api_key=key.key,
@@ -156,6 +157,17 @@ def network_notes(settings: Settings) -> None:
         )
 
 
+def keyring_hint(settings: Settings, key: ResolvedKey) -> str | None:
+    """Why a 401/403 likely happened when the keyring could not give the key (None when it could)."""
+    if not key.warning:
+        return None
+    if key.keyring_unusable:
+        from ..keystore import WAYS_OUT
+
+        return f"{key.warning}; {WAYS_OUT}"
+    return f"{key.warning}; store it again with `llmcli auth login -P {settings.profile}`"
+
+
 def make_transport(settings: Settings, key: ResolvedKey) -> Transport:
     config = transport_config(settings, key)
     network_notes(settings)
@@ -167,13 +179,8 @@ def make_transport(settings: Settings, key: ResolvedKey) -> Transport:
         from ..transport.http import HttpTransport
 
         transport = HttpTransport(config)
-    if key.warning:
-        if key.keyring_unusable:
-            from ..keystore import WAYS_OUT
-
-            hint = f"{key.warning}; {WAYS_OUT}"
-        else:
-            hint = f"{key.warning}; store it again with `llmcli auth login -P {settings.profile}`"
+    hint = keyring_hint(settings, key)
+    if hint:
         return _KeyringHint(transport, hint)
     return transport
 
