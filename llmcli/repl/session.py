@@ -66,6 +66,12 @@ class ChatSession:
     # --- the conversation ----------------------------------------------------------------------
 
     @property
+    def saving(self) -> bool:
+        """Is this chat kept on disk? Not with --no-save or `save_history = false`: then the typed lines
+        are not either (the input history stays in memory)."""
+        return self.recorder is not None and bool(self.recorder.save)
+
+    @property
     def conversation_id(self) -> str | None:
         return self.recorder.conversation_id if self.recorder is not None else None
 
