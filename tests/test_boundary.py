@@ -90,6 +90,40 @@ def test_ask_with_http_transport_does_not_import_the_sdk(home, server):
     assert "httpx" in mods  # it did make the request
     for heavy in ("openai", "httpx2", "keyring", "rich.markdown", "prompt_toolkit"):
         assert heavy not in mods, heavy
+    # Into a pipe nothing draws; and httpx's own CLI (click, rich, pygments) stays out although click
+    # is installed here (the test extra brings it).
+    for heavy in ("rich", "click", "pygments"):
+        assert heavy not in mods, heavy
+
+
+@pytest.mark.parametrize(
+    "args,stdin",
+    [
+        (["ask", "-m", "m", "hi"], None),
+        (["ask", "-m", "m", "--no-stream", "--no-save", "hi"], None),
+        (["chat", "-m", "m"], "hello\n"),
+        (["models"], None),
+        (["config", "show"], None),
+    ],
+)
+def test_the_keyless_path_never_imports_keyring(home, server, args, stdin):
+    """No key anywhere and no profile marked by `auth login`: keyring is not even imported (CONTRACT.md:
+    a server that needs no key works at no cost)."""
+    code = (
+        "import sys\n"
+        f"sys.argv = ['llmcli', *{args!r}, '--base-url', {server.base_url!r}]\n"
+        "import llmcli.__main__ as m\n"
+        "try:\n    m.main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+    )
+    probe = f"import sys, json, atexit\natexit.register(lambda: print(chr(10) + json.dumps(sorted(sys.modules))))\n{code}"
+    env = clean_env(home, PYTHON_KEYRING_BACKEND="")  # what a user has: keyring would discover backends
+    out = subprocess.run(
+        [sys.executable, "-c", probe], input=stdin, capture_output=True, text=True, env=env, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    mods = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert not {m for m in mods if m.split(".")[0] == "keyring"}, sorted(m for m in mods if "keyring" in m)
+    assert "warning" not in out.stderr
 
 
 def test_ruff_bans_heavy_module_level_imports():

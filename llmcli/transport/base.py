@@ -46,6 +46,8 @@ class TransportConfig:
     timeout: float = 600.0
     max_retries: int = 2
     debug: bool = False
+    # For a 401/403: which key was sent and what was not tried (core.credentials.explain).
+    auth_hint: str | None = None
 
     @property
     def host(self) -> str:

@@ -56,6 +56,37 @@ class _PumpedResponse:
             yield tail
 
 
+def _plain_http(base_url: str) -> bool:
+    """An http:// base URL and no proxy from the environment (httpx honours those only with its own
+    transport, so then it keeps it)."""
+    from urllib.request import getproxies  # loaded by httpx already
+
+    return base_url.lower().startswith("http://") and not (set(getproxies()) - {"no"})
+
+
+class _PlainFirst(httpx.BaseTransport):
+    """httpx.Client builds its TLS context (and loads the CA bundle: tens of ms) when it is made, even
+    for a server it will reach over plain http://. Here http:// requests go through a pool that never
+    does TLS, and the first https:// request (a redirect) gets the transport httpx.Client would have
+    built, with the same certificate verification, made at that moment."""
+
+    def __init__(self) -> None:
+        self._plain = httpx.HTTPTransport(verify=False)  # serves http:// only: no TLS ever happens in it
+        self._tls: httpx.HTTPTransport | None = None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.scheme == "http":
+            return self._plain.handle_request(request)
+        if self._tls is None:
+            self._tls = httpx.HTTPTransport()  # httpx's defaults: verify=True, trust_env=True
+        return self._tls.handle_request(request)
+
+    def close(self) -> None:
+        self._plain.close()
+        if self._tls is not None:
+            self._tls.close()
+
+
 class HttpTransport:
     def __init__(self, config: TransportConfig):
         self.config = config
@@ -69,6 +100,7 @@ class HttpTransport:
             timeout=httpx.Timeout(config.timeout),
             follow_redirects=True,
             max_redirects=5,
+            transport=_PlainFirst() if _plain_http(config.base_url) else None,
         )
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -105,6 +137,7 @@ class HttpTransport:
                 self.host,
                 server_message(raw, response.headers.get("content-type", "")),
                 model=model,
+                auth_hint=self.config.auth_hint,
             )
             if response.status_code in RETRYABLE_STATUS:
                 raise Retryable(err, retry_after_seconds(response.headers))

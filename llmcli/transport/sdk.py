@@ -119,6 +119,7 @@ class SdkTransport:
             self.host,
             server_message(raw, response.headers.get("content-type", "")),
             model=model,
+            auth_hint=self.config.auth_hint,
         )
         if exc.status_code in RETRYABLE_STATUS:
             return Retryable(err, retry_after_seconds(response.headers))
