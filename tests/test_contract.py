@@ -406,3 +406,24 @@ def test_models_listing(transport, cli, server):
     server.push(Scenario(status=401))
     r = cli("models", "--base-url", server.base_url, "--transport", transport)
     assert r.returncode == 3 and r.stdout == ""
+
+
+@pytest.mark.parametrize("transport", ["http", "sdk"])
+def test_the_server_decides_with_x_should_retry(transport, cli, server):
+    """`x-should-retry: false` stops retries a status would get; `true` retries a status that would not
+    be (as the openai SDK does). Both transports alike."""
+    server.push(Scenario(status=500, headers={"x-should-retry": "false", **FAST_RETRY}))
+    r = cli.ask("--transport", transport, "-m", "m", "hi")
+    assert r.returncode == 6 and len(server.chat_requests()) == 1, r
+    server.reset()
+    server.push(Scenario(status=429, headers={"X-Should-Retry": "false", **FAST_RETRY}))
+    r = cli.ask("--transport", transport, "-m", "m", "hi")
+    assert r.returncode == 5 and len(server.chat_requests()) == 1, r
+    server.reset()
+    server.push(Scenario(status=400, headers={"x-should-retry": "true", **FAST_RETRY}), Scenario(text="ok"))
+    r = cli.ask("--transport", transport, "-m", "m", "hi")
+    assert (r.returncode, r.stdout) == (0, "ok") and len(server.chat_requests()) == 2, r
+    server.reset()
+    server.push(*[Scenario(status=500, headers=FAST_RETRY)] * 2, Scenario(text="ok"))  # no header: the status
+    r = cli.ask("--transport", transport, "-m", "m", "hi")
+    assert (r.returncode, r.stdout) == (0, "ok") and len(server.chat_requests()) == 3, r

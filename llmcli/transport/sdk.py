@@ -18,9 +18,8 @@ from .. import __version__
 from ..core.types import ChatEvent, ChatRequest, ChatResult, ModelInfo
 from ..errors import IncompleteAnswer
 from .base import TransportConfig
-from .retry import Retryable, call_with_retries, retry_after_seconds, stderr_notify
+from .retry import Retryable, call_with_retries, retry_after_seconds, should_retry, stderr_notify
 from .status import (
-    RETRYABLE_STATUS,
     error_for_status,
     json_error_on_stream,
     network_error,
@@ -121,7 +120,7 @@ class SdkTransport:
             model=model,
             auth_hint=self.config.auth_hint,
         )
-        if exc.status_code in RETRYABLE_STATUS:
+        if should_retry(exc.status_code, response.headers):
             return Retryable(err, retry_after_seconds(response.headers))
         return err
 
