@@ -49,6 +49,7 @@ class Outcome:
     timing: Timing = field(default_factory=Timing)
     status: str = COMPLETE
     error: LlmcliError | None = None
+    note: str | None = None  # for stderr: something about a good answer the user should know
 
     @property
     def ok(self) -> bool:
@@ -209,6 +210,12 @@ def _exchange(
     if done:
         if out.finish_reason == "length":
             out.status = LENGTH
+        elif not out.content and out.finish_reason and out.finish_reason != "content_filter":
+            # It ended properly (a finish reason, then the end of the stream) with no text: a complete,
+            # empty answer (CONTRACT.md), said on stderr so that an empty stdout is not a mystery.
+            out.note = (
+                f"{transport_host(transport)} sent an empty answer (finish_reason: {out.finish_reason})"
+            )
         elif not out.content:
             out.status = CUT
             out.error = IncompleteAnswer(

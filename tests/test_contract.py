@@ -114,7 +114,28 @@ CASES = [
         "200 then immediate close", [Scenario(close_immediately=True)], 7, "", ["without sending an answer"]
     ),
     Case("200 empty body", [Scenario(empty_body=True)], 7, "", ["without sending an answer"]),
-    Case("empty answer", [Scenario(text="", chunks=[])], 7, "", ["empty answer"]),
+    # A stream that ends properly with no text is a complete, empty answer (CONTRACT.md: History).
+    Case(
+        "empty answer",
+        [Scenario(text="", chunks=[])],
+        0,
+        "",
+        ["note:", "empty answer", "finish_reason: stop"],
+    ),
+    Case(
+        "empty answer, [DONE] without a finish reason",
+        [Scenario(text="", chunks=[], finish_reason=None)],
+        7,
+        "",
+        ["empty answer"],
+    ),
+    Case(
+        "empty answer stopped by a content filter",
+        [Scenario(text="", chunks=[], finish_reason="content_filter")],
+        7,
+        "",
+        ["empty answer", "content_filter"],
+    ),
     Case(
         "json error body on a stream",
         [Scenario(json_body_on_stream={"error": {"message": "model overloaded", "type": "x"}})],

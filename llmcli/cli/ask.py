@@ -168,6 +168,8 @@ def _report(outcome, *, fmt: str, stats: bool, requested_max, conversation_id: s
         from ..turn import stats_line
 
         warn(stats_line(outcome))
+    if outcome.note:
+        warn(f"note: {outcome.note}")
     if outcome.status == "length":
         limit = f" ({requested_max} tokens)" if requested_max else ""
         warn(f"the answer was cut at max_tokens{limit}; raise --max-tokens for more")

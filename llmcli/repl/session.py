@@ -124,6 +124,8 @@ class ChatSession:
 
     def _report(self, outcome: Any) -> None:
         err = outcome.error
+        if outcome.note:
+            self.info(f"llmcli: note: {outcome.note}")
         if outcome.status == "length":
             self.info("llmcli: the answer was cut at max_tokens; /set max_tokens N for longer answers")
         if err is None:
