@@ -126,14 +126,36 @@ def test_the_keyless_path_never_imports_keyring(home, server, args, stdin):
     assert "warning" not in out.stderr
 
 
-def test_ruff_bans_heavy_module_level_imports():
-    """The same rule, enforced statically (TID253) for every module outside its own layer."""
-    r = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--select", "TID253", "llmcli"],
+REPO = Path(__file__).resolve().parent.parent
+
+
+def ruff(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    # From the repository root, so that ruff reads this project's pyproject.toml wherever pytest runs.
+    return subprocess.run(
+        [sys.executable, "-m", "ruff", *args],
+        cwd=REPO,
+        input=stdin,
         capture_output=True,
         text=True,
+        timeout=60,
     )
+
+
+def test_ruff_bans_heavy_module_level_imports():
+    """The same rule, enforced statically (TID253) for every module outside its own layer."""
+    listed = ruff("check", "--show-files", "--select", "TID253", "llmcli")
+    files = {
+        Path(line.strip()).resolve() for line in listed.stdout.splitlines() if line.strip().endswith(".py")
+    }
+    package = {p.resolve() for p in (REPO / "llmcli").rglob("*.py")}
+    assert package and files == package, listed.stdout + listed.stderr  # ruff sees every module
+    r = ruff("check", "--select", "TID253", "llmcli")
     assert r.returncode == 0, r.stdout + r.stderr
+    # and the ban is this project's: a heavy import at module level in a command module is caught
+    probe = ruff(
+        "check", "--select", "TID253", "--stdin-filename", "llmcli/cli/probe.py", "-", stdin="import httpx\n"
+    )
+    assert probe.returncode == 1 and "TID253" in probe.stdout, probe.stdout + probe.stderr
 
 
 def test_python_dash_m_works(home):
