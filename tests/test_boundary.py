@@ -9,28 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import clean_env
-
-CRASH = """
-import sys, llmcli.cli.ask as ask, llmcli.__main__ as m
-def boom(*a, **k):
-    raise RuntimeError("kaboom sk-sentinel-key-000111")
-ask.read_prompt = boom
-sys.argv = ["llmcli", *sys.argv[1:]]
-m.main()
-"""
-
-
-def crash(home, *args):
-    env = clean_env(home, LLMCLI_API_KEY="sk-sentinel-key-000111")
-    return subprocess.run(
-        [sys.executable, "-c", CRASH, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        timeout=30,
-    )
+from conftest import clean_env, crash
 
 
 def test_internal_error_is_exit_1_with_report_hint_and_no_traceback(home):
