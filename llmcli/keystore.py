@@ -154,7 +154,14 @@ def _backend(spec: str | None = None) -> Any:
     if spec and not os.environ.get("PYTHON_KEYRING_BACKEND"):
         from keyring.core import load_keyring
 
-        return load_keyring(spec)
+        try:
+            return load_keyring(spec)
+        except Exception as exc:  # uninstalled since login, or not viable here (no D-Bus, ...)
+            reason = _one_line(exc) if isinstance(exc, ImportError) else _describe(exc)
+            raise KeyringProblem(
+                f"the backend `auth login` stored the key in ({spec}) cannot be loaded: {reason}",
+                backend=spec,
+            ) from None
     import keyring
 
     return keyring.get_keyring()

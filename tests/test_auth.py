@@ -693,3 +693,14 @@ def test_a_401_says_which_key_was_sent_and_what_was_not_tried(cli, server, env, 
     for word in words:
         assert word in r.stderr, r.stderr
     assert OTHER not in r.stderr
+
+
+def test_a_recorded_backend_that_cannot_be_loaded_is_named(cli, server, home):
+    home.mkdir(mode=0o700)
+    (home / "config.toml").write_text(
+        '[profiles.default]\nkey_in_keyring = true\nkeyring_backend = "gone.module.Keyring"\n'
+    )
+    r = cli.ask("-m", "m", "hi", env={"PYTHON_KEYRING_BACKEND": ""})
+    assert r.returncode == 0, r  # the server needs no key: a warning, and on without one
+    assert "gone.module.Keyring" in r.stderr and "cannot be loaded" in r.stderr
+    assert "PYTHON_KEYRING_BACKEND=''" not in r.stderr and r.stderr.count("\n") == 1
