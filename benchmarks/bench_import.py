@@ -1,6 +1,6 @@
 """Where llmcli's startup time goes: `python -X importtime`, cumulative, top modules.
 
-    /work/venv/bin/python benchmarks/bench_import.py [--runs N] [--top K]
+    /work/venv/bin/python benchmarks/bench_import.py [--runs N] [--top K] [--smoke]
 
 Three import paths, each run N times (default 5) in a fresh interpreter; per module the median over
 the runs is shown (microseconds are noisy, the medians are stable enough to rank):
@@ -87,7 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="python -X importtime report for llmcli's startup.")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--top", type=int, default=20)
+    parser.add_argument("--smoke", action="store_true", help="one run each, top 3: checks it runs")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.runs, args.top = 1, 3
     with tempfile.TemporaryDirectory(prefix="llmcli-bench-") as home:
         env = {k: v for k, v in os.environ.items() if not k.upper().startswith(("OPENAI_", "LLMCLI_"))}
         env["LLMCLI_HOME"] = home

@@ -1,6 +1,8 @@
 """What `llmcli top` pays for parsing Prometheus text with prometheus_client, beside baselines.
 
-    .venv/bin/python benchmarks/bench_monitor.py [--runs N]
+    .venv/bin/python benchmarks/bench_monitor.py [--runs N] [--smoke]
+
+--smoke: one run of everything, 5 parses: checks that the script still runs, measures nothing.
 
 1. Import time, each in a fresh interpreter, median of N runs (default 7), interleaved:
      python -c pass                               the interpreter alone (baseline)
@@ -81,9 +83,12 @@ def naive(text: str) -> int:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--smoke", action="store_true", help="one run, 5 parses: checks it runs")
     args = ap.parse_args()
+    if args.smoke:
+        args.runs = 1
     samples: dict[str, list[float]] = {k: [] for k in IMPORTS}
-    for code in IMPORTS.values():  # warm the .pyc caches
+    for code in IMPORTS.values() if not args.smoke else ():  # warm the .pyc caches
         timed_import(code)
     for _ in range(args.runs):
         for name, code in IMPORTS.items():
@@ -98,7 +103,7 @@ def main() -> None:
 
     text = body(4)
     samples_n = naive(text)
-    rounds = 200
+    rounds = 5 if args.smoke else 200
     parse(text, 0)
     t_parse, t_naive = [], []
     for _ in range(rounds):

@@ -1,7 +1,7 @@
 """What markdown rendering costs per token, as the answer grows, beside plain text and the naive way.
 
     /work/venv/bin/python benchmarks/bench_render.py [--sizes 2000,20000,100000] [--budget 30] [--runs 3]
-                                                     [--no-e2e]
+                                                     [--no-e2e] [--smoke]
 
 1. Renderers in process (no network): the same N tokens of markdown (paragraphs, lists, headings,
    tables, code fences) are handed over as fast as possible to
@@ -27,6 +27,7 @@ import random
 import struct
 import subprocess
 import sys
+import tempfile
 import termios
 import threading
 import time
@@ -249,24 +250,24 @@ def start_server(n: int) -> tuple[subprocess.Popen, str]:
     return proc, url
 
 
-def cli_env() -> dict[str, str]:
+def cli_env(home: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMCLI_", "OPENAI_", "NO_COLOR"))}
     for name in ("COLUMNS", "LINES", "COLORTERM"):
         env.pop(name, None)
-    env.update(TERM="xterm-256color", LLMCLI_HOME=str(Path("/tmp") / f"llmcli-bench-{os.getpid()}"))
+    env.update(TERM="xterm-256color", LLMCLI_HOME=home)
     return env
 
 
-def e2e(url: str, pty: bool) -> tuple[float, int]:
+def e2e(url: str, pty: bool, home: str) -> tuple[float, int]:
     argv = [sys.executable, "-m", "llmcli", "ask", "--no-save", "--base-url", url, "-m", "m", "go"]
     drain = Drain(pty=pty)
     t0 = time.perf_counter()
     if pty:
         slave = drain.out.fileno()
-        proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=cli_env())
+        proc = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, env=cli_env(home))
     else:
         proc = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=drain.out, stderr=subprocess.PIPE, env=cli_env()
+            argv, stdin=subprocess.DEVNULL, stdout=drain.out, stderr=subprocess.PIPE, env=cli_env(home)
         )
     code = proc.wait()
     wall = time.perf_counter() - t0
@@ -286,7 +287,10 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--rate", type=float, default=20000, help="tokens/s of the paced markdown run")
     ap.add_argument("--no-e2e", action="store_true")
+    ap.add_argument("--smoke", action="store_true", help="200 tokens, one run, a 2 s budget: checks it runs")
     args = ap.parse_args()
+    if args.smoke:
+        args.sizes, args.runs, args.budget = "200", 1, 2.0
     sizes = [int(s) for s in args.sizes.split(",")]
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, terminal {COLS}x{ROWS}\n")
@@ -321,9 +325,10 @@ def main() -> int:
         for n in sizes:
             server, url = start_server(n)
             try:
-                e2e(url, pty=False)  # warm-up (fills the server's replay cache)
-                md_wall = min(e2e(url, pty=True)[0] for _ in range(args.runs))
-                plain_wall = min(e2e(url, pty=False)[0] for _ in range(args.runs))
+                with tempfile.TemporaryDirectory(prefix="llmcli-bench-") as home:
+                    e2e(url, pty=False, home=home)  # warm-up (fills the server's replay cache)
+                    md_wall = min(e2e(url, pty=True, home=home)[0] for _ in range(args.runs))
+                    plain_wall = min(e2e(url, pty=False, home=home)[0] for _ in range(args.runs))
             finally:
                 server.terminate()
                 server.wait()

@@ -62,7 +62,32 @@ def _internal_error(exc: BaseException, debug: bool) -> int:
     return ExitCode.INTERNAL
 
 
+VERSION_ONLY = (["--version"], ["-V"])
+
+
+def _version() -> int:
+    """`llmcli --version` answered before the CLI tree is built (Click gives the same answer to it)."""
+    from . import __version__
+
+    try:
+        sys.stdout.write(f"llmcli {__version__}\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _quiet_stdout()
+        return 141
+    except OSError as exc:
+        _say(f"llmcli: error: cannot write to stdout: {exc.strerror or exc} — check the output redirection")
+        return 1
+    return 0
+
+
 def run(argv: list[str]) -> int:
+    if argv in VERSION_ONLY:
+        return _version()
+    # `import httpx` also imports httpx's own command-line tool (httpx._main: click, rich.progress,
+    # pygments lexers; ~0.1-0.2 s) whenever click happens to be installed. llmcli never runs it, and
+    # httpx falls back to a stub when it cannot be imported.
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
     from .core.credentials import remember_secret
     from .errors import ExitCode, Interrupted, LlmcliError, OutputClosed
 
@@ -148,10 +173,11 @@ class _ClosedStdout:
 
 
 def main() -> None:
-    from . import interrupts
-
     if sys.stdout is None:
         sys.stdout = _ClosedStdout()  # type: ignore[assignment]
+    if sys.argv[1:] in VERSION_ONLY:
+        sys.exit(_version())
+    from . import interrupts
 
     try:
         code = run(sys.argv[1:])

@@ -147,10 +147,29 @@ def _one_line(exc: Exception) -> str:
 # --- backends --------------------------------------------------------------------------------------
 
 
-def _backend() -> Any:
+def _backend(spec: str | None = None) -> Any:
+    """The backend recorded at login (`module.Class`), loaded by name; keyring's full discovery (every
+    installed backend imported and asked for its priority) only without one, or when the user chose a
+    backend in PYTHON_KEYRING_BACKEND, which keyring reads without discovering anything."""
+    if spec and not os.environ.get("PYTHON_KEYRING_BACKEND"):
+        from keyring.core import load_keyring
+
+        try:
+            return load_keyring(spec)
+        except Exception as exc:  # uninstalled since login, or not viable here (no D-Bus, ...)
+            reason = _one_line(exc) if isinstance(exc, ImportError) else _describe(exc)
+            raise KeyringProblem(
+                f"the backend `auth login` stored the key in ({spec}) cannot be loaded: {reason}",
+                backend=spec,
+            ) from None
     import keyring
 
     return keyring.get_keyring()
+
+
+def backend_spec(kr: Any) -> str:
+    """What `_backend` loads a backend by: `keyring.backends.SecretService.Keyring`."""
+    return f"{type(kr).__module__}.{type(kr).__qualname__}"
 
 
 def _chain(kr: Any) -> list[Any]:
@@ -198,11 +217,12 @@ def plaintext_allowed(config_allows: bool) -> bool:
 # --- the three operations --------------------------------------------------------------------------
 
 
-def lookup(profile: str, *, timeout: float | None = None) -> KeyLookup:
-    """The profile's stored key; never raises (a problem comes back in KeyLookup.problem)."""
+def lookup(profile: str, *, backend: str | None = None, timeout: float | None = None) -> KeyLookup:
+    """The profile's stored key, from `backend` (recorded at login) or, without one, from whatever
+    keyring discovers; never raises (a problem comes back in KeyLookup.problem)."""
 
     def work() -> KeyLookup:
-        kr = _backend()
+        kr = _backend(backend)
         for b in _chain(kr):
             try:
                 key = b.get_password(SERVICE, profile)
@@ -263,11 +283,12 @@ def check_usable(*, allow_plaintext: bool) -> str:
     )
 
 
-def store(profile: str, key: str, *, allow_plaintext: bool) -> str:
-    """Store and read back; the backend's name. KeyringProblem (exit 3) when it cannot be kept safely."""
+def store(profile: str, key: str, *, allow_plaintext: bool) -> tuple[str, str]:
+    """Store and read back; the backend's name and its spec (`backend_spec`, for loading it by name
+    later). KeyringProblem (exit 3) when it cannot be kept safely."""
     remember_secret(key)
 
-    def work() -> str:
+    def work() -> tuple[str, str]:
         kr = _backend()
         for b in _usable(kr, allow_plaintext):
             name = backend_name(b)
@@ -290,7 +311,7 @@ def store(profile: str, key: str, *, allow_plaintext: bool) -> str:
                     + "); this backend stores nothing",
                     backend=name,
                 )
-            return name
+            return name, backend_spec(b)
         raise KeyringProblem("no backend in the chain can store keys", backend=backend_name(kr))
 
     return _call(work, timeout=timeout_seconds(INTERACTIVE_TIMEOUT), interactive=True)

@@ -62,6 +62,7 @@ class Outcome:
     error: LlmcliError | None = None
     logprobs: list[Any] = field(default_factory=list)  # as the server sent them, piece by piece
     cached: bool = False  # replayed from the response cache (docs/cache.md), not asked of the server
+    note: str | None = None  # for stderr: something about a good answer the user should know
 
     @property
     def ok(self) -> bool:
@@ -303,6 +304,12 @@ def _exchange(
     if done:
         if out.finish_reason == "length":
             out.status = LENGTH
+        elif not out.content and out.finish_reason and out.finish_reason != "content_filter":
+            # It ended properly (a finish reason, then the end of the stream) with no text: a complete,
+            # empty answer (CONTRACT.md), said on stderr so that an empty stdout is not a mystery.
+            out.note = (
+                f"{transport_host(transport)} sent an empty answer (finish_reason: {out.finish_reason})"
+            )
         elif not out.content:
             out.status = CUT
             out.error = IncompleteAnswer(

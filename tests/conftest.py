@@ -123,3 +123,27 @@ def offline_cli(home: Path) -> Cli:
 
 def assert_no_traceback(text: str) -> None:
     assert "Traceback" not in text, text
+
+
+# An internal error planted where `ask` reads its prompt, i.e. after the command line was parsed.
+CRASH = """
+import sys, llmcli.cli.ask as ask, llmcli.__main__ as m
+def boom(*a, **k):
+    raise RuntimeError("kaboom sk-sentinel-key-000111")
+ask.read_prompt = boom
+sys.argv = ["llmcli", *sys.argv[1:]]
+m.main()
+"""
+
+
+def crash(home, *args, **env_extra: str):
+    """llmcli with an internal error planted where the prompt is read (after the command line is parsed)."""
+    env = clean_env(home, LLMCLI_API_KEY="sk-sentinel-key-000111", **env_extra)
+    return subprocess.run(
+        [sys.executable, "-c", CRASH, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=30,
+    )

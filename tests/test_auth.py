@@ -122,16 +122,17 @@ def test_unmarked_profile_uses_openai_api_key_without_asking_the_keyring():
     assert (r.key, r.source, spy.calls) == (OTHER, "env OPENAI_API_KEY", [])
 
 
-def test_no_environment_key_asks_the_keyring_even_unmarked():
+def test_an_unmarked_profile_never_asks_the_keyring_even_without_any_key():
+    """Keys cost nothing when there are none: only `auth login`'s mark sends llmcli to the keyring."""
     spy = Spy(KeyLookup(KEY, "mem"))
     r = resolve_key("p", {}, spy, marked=False)
+    assert (r.key, r.source, r.warning, spy.calls) == (None, "none", None, [])
+    r = resolve_key("p", {}, spy, marked=True)
     assert (r.key, r.source, spy.calls) == (KEY, "keyring (mem)", ["p"])
-    none = resolve_key("p", {}, Spy(KeyLookup(None, "mem")))
-    assert (none.key, none.source, none.warning) == (None, "none", None)
 
 
 def test_unreadable_keyring_gives_a_warning_and_no_key():
-    r = resolve_key("p", {}, Spy(KeyLookup(None, "fail Keyring", problem="no keyring")))
+    r = resolve_key("p", {}, Spy(KeyLookup(None, "fail Keyring", problem="no keyring")), marked=True)
     assert r.key is None and r.keyring_unusable
     assert "could not be read" in r.warning and "fail Keyring" in r.warning
     # marked + unreadable + OPENAI_API_KEY: that key is used, with the warning (it may not be the right one)
@@ -149,8 +150,8 @@ def test_resolved_key_repr_hides_the_key():
 
 def test_store_lookup_delete_round_trip_in_memory(use_keyring):
     mem = use_keyring(MemoryKeyring())
-    name = keystore.store("work", KEY, allow_plaintext=False)
-    assert "MemoryKeyring" in name
+    name, spec = keystore.store("work", KEY, allow_plaintext=False)
+    assert "MemoryKeyring" in name and spec == "keyring_backends.MemoryKeyring"
     assert mem.entries == {("llmcli", "work"): KEY}  # service llmcli, user name = profile
     found = keystore.lookup("work")
     assert (found.key, found.problem) == (KEY, None) and "MemoryKeyring" in found.backend
@@ -242,7 +243,7 @@ def test_a_chain_never_falls_back_to_plaintext(use_keyring, monkeypatch, tmp_pat
     plain, mem = PlaintextKeyring(), MemoryKeyring()
     monkeypatch.setattr(ChainerBackend, "backends", [plain, mem])
     use_keyring(ChainerBackend())
-    assert "MemoryKeyring" in keystore.store("default", KEY, allow_plaintext=False)
+    assert "MemoryKeyring" in keystore.store("default", KEY, allow_plaintext=False)[0]
     assert mem.entries and not Path(plain.file_path).exists()
     assert "MemoryKeyring" in keystore.lookup("default").backend
 
@@ -476,7 +477,7 @@ def test_status_all_and_check(cli, server, kenv, store):
     assert r.returncode == 3, r  # b has no key
     assert r.stdout.splitlines() == [
         f"a: {MASKED} from keyring (keyring backends FileKeyring)",
-        "b: no key (none in the environment (LLMCLI_API_KEY, OPENAI_API_KEY) or the keyring (keyring backends FileKeyring))",
+        "b: no key (none in the environment (LLMCLI_API_KEY, OPENAI_API_KEY) or stored by `llmcli auth login`)",
     ]
     assert cli("auth", "login", "-P", "b", "--no-verify", input=OTHER, env=kenv).returncode == 0
     server.require_key = KEY
@@ -508,8 +509,23 @@ def test_status_check_network_failure_has_its_exit_code(offline_cli):
 # --- ask and models with a keyring that cannot be read ------------------------------------------
 
 
+def mark_default(home: Path) -> None:
+    """What `auth login` leaves in the config file (without going through a keyring that is broken)."""
+    home.mkdir(mode=0o700, exist_ok=True)
+    (home / "config.toml").write_text("[profiles.default]\nkey_in_keyring = true\n")
+
+
+@pytest.mark.parametrize("backend", ["keyring.backends.fail.Keyring", "LockedKeyring", "HangingKeyring"])
+def test_a_keyring_is_not_asked_and_not_warned_about_when_no_profile_needs_it(cli, server, backend):
+    env = {**keyring_env(backend), keystore.TIMEOUT_ENV: "0.5"}
+    r = cli.ask("-m", "m", "hi", env=env)
+    assert (r.returncode, r.stderr, r.stdout) == (0, "", "Hello from the reference server.")
+    assert sent_keys(server) == [None]
+
+
 @pytest.mark.parametrize("backend", ["keyring.backends.fail.Keyring", "LockedKeyring"])
-def test_unreadable_keyring_warns_once_and_goes_on(cli, server, backend):
+def test_unreadable_keyring_warns_once_and_goes_on(cli, server, home, backend):
+    mark_default(home)
     r = cli.ask("-m", "m", "hi", env=keyring_env(backend))
     assert r.returncode == 0, r
     assert r.stdout == "Hello from the reference server."
@@ -519,7 +535,8 @@ def test_unreadable_keyring_warns_once_and_goes_on(cli, server, backend):
     assert r.returncode == 0 and r.stderr.count("warning") == 1
 
 
-def test_unreadable_keyring_then_401_exits_3_with_the_same_guidance(cli, server):
+def test_unreadable_keyring_then_401_exits_3_with_the_same_guidance(cli, server, home):
+    mark_default(home)
     server.require_key = KEY
     r = cli.ask("-m", "m", "hi", env=keyring_env("keyring.backends.fail.Keyring"))
     assert r.returncode == 3, r
@@ -530,7 +547,8 @@ def test_unreadable_keyring_then_401_exits_3_with_the_same_guidance(cli, server)
         assert way in error
 
 
-def test_hanging_keyring_does_not_hang_ask(cli, server):
+def test_hanging_keyring_does_not_hang_ask(cli, server, home):
+    mark_default(home)
     env = {**keyring_env("HangingKeyring"), keystore.TIMEOUT_ENV: "0.5"}
     t0 = time.monotonic()
     r = cli.ask("-m", "m", "hi", env=env, timeout=30)
@@ -569,9 +587,9 @@ def test_keyring_is_imported_only_when_it_can_matter(home, server, kenv, store):
     ask = ["ask", "--base-url", server.base_url, "-m", "m", "hi"]
     assert "keyring" not in modules_after(home, ask, {**kenv, "LLMCLI_API_KEY": KEY})
     assert "keyring" not in modules_after(home, ask, {**kenv, "OPENAI_API_KEY": KEY})  # unmarked
-    assert "keyring" in modules_after(home, ask, kenv)  # no env key: look in the keyring
-    store.write_text(json.dumps({"llmcli/default": KEY}))
-    (home / "config.toml").write_text("[profiles.default]\nkey_in_keyring = true\n")
+    store.write_text(json.dumps({"llmcli/default": KEY}))  # stored by another tool: not marked
+    assert "keyring" not in modules_after(home, ask, kenv)  # no key anywhere that counts: no keyring
+    mark_default(home)
     assert "keyring" in modules_after(home, ask, {**kenv, "OPENAI_API_KEY": OTHER})  # marked
     assert "keyring" not in modules_after(home, ask, {**kenv, "LLMCLI_API_KEY": OTHER})
     assert sent_keys(server) == [f"Bearer {KEY}", f"Bearer {KEY}", None, f"Bearer {KEY}", f"Bearer {OTHER}"]
@@ -607,6 +625,9 @@ def test_headless_box_without_a_session_bus(cli, server, home, bus, expect):
     for way in ("LLMCLI_API_KEY", "gnome-keyring-daemon --unlock", "PYTHON_KEYRING_BACKEND"):
         assert way in r.stderr
     assert server.requests == []  # told before the key is even read
+    r = cli.ask("-m", "m", "hi", env=env)  # a keyless run does not care that there is no keyring
+    assert (r.returncode, r.stderr) == (0, "")
+    mark_default(home)
     r = cli.ask("-m", "m", "hi", env=env)
     assert r.returncode == 0 and expect in r.stderr and "going on without a key" in r.stderr
 
@@ -626,3 +647,60 @@ def test_headless_login_on_a_terminal_explains_before_prompting(home, server):
     child.close()
     assert child.exitstatus == 3
     assert "input hidden" not in child.before and "LLMCLI_API_KEY" in child.before
+
+
+# --- keys cost nothing when there are none (issue 10, item 1) ------------------------------------
+
+
+def test_login_records_the_backend_and_later_runs_load_it_by_name(cli, server, home, kenv, store):
+    assert login(cli, kenv).returncode == 0
+    assert 'keyring_backend = "keyring_backends.FileKeyring"' in config_text(home)
+    # No PYTHON_KEYRING_BACKEND any more: the recorded backend is loaded by name, without discovery.
+    by_name = {**kenv, "PYTHON_KEYRING_BACKEND": ""}
+    ask = ["ask", "--base-url", server.base_url, "-m", "m", "hi"]
+    mods = modules_after(home, ask, by_name)
+    assert "keyring_backends" in mods
+    assert not {"keyring.backends.kwallet", "keyring.backends.libsecret", "keyring.backends.chainer"} & mods
+    assert sent_keys(server)[-1] == f"Bearer {KEY}"
+    assert cli("auth", "logout", env=kenv).returncode == 0
+    assert "keyring_backend" not in config_text(home) and "key_in_keyring" not in config_text(home)
+
+
+def test_status_reports_a_stored_key_the_profile_is_not_marked_for(cli, server, kenv, store):
+    store.parent.mkdir(exist_ok=True)
+    store.write_text(json.dumps({"llmcli/default": KEY}))  # stored by another tool
+    r = cli("auth", "status", env=kenv)
+    assert r.returncode == 3, r  # runs do not use it
+    assert "default: no key" in r.stdout and MASKED in r.stdout and "not marked" in r.stdout
+    assert "auth login -P default" in r.stdout and KEY not in r.stdout + r.stderr
+    r = cli("auth", "status", env={**kenv, "OPENAI_API_KEY": OTHER})
+    assert r.returncode == 0 and "from env OPENAI_API_KEY" in r.stdout and "not marked" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "env,words",
+    [
+        ({}, ["no key was sent", "OS keyring was not asked", "auth login -P default"]),
+        ({"OPENAI_API_KEY": OTHER}, ["the key sent came from OPENAI_API_KEY", "auth login -P default"]),
+        ({"LLMCLI_API_KEY": OTHER}, ["the key sent came from LLMCLI_API_KEY"]),
+    ],
+)
+def test_a_401_says_which_key_was_sent_and_what_was_not_tried(cli, server, env, words):
+    server.require_key = KEY
+    r = cli.ask("-m", "m", "hi", env=env)
+    assert r.returncode == 3, r
+    assert "HTTP 401" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    for word in words:
+        assert word in r.stderr, r.stderr
+    assert OTHER not in r.stderr
+
+
+def test_a_recorded_backend_that_cannot_be_loaded_is_named(cli, server, home):
+    home.mkdir(mode=0o700)
+    (home / "config.toml").write_text(
+        '[profiles.default]\nkey_in_keyring = true\nkeyring_backend = "gone.module.Keyring"\n'
+    )
+    r = cli.ask("-m", "m", "hi", env={"PYTHON_KEYRING_BACKEND": ""})
+    assert r.returncode == 0, r  # the server needs no key: a warning, and on without one
+    assert "gone.module.Keyring" in r.stderr and "cannot be loaded" in r.stderr
+    assert "PYTHON_KEYRING_BACKEND=''" not in r.stderr and r.stderr.count("\n") == 1

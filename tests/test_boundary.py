@@ -9,28 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import clean_env
-
-CRASH = """
-import sys, llmcli.cli.ask as ask, llmcli.__main__ as m
-def boom(*a, **k):
-    raise RuntimeError("kaboom sk-sentinel-key-000111")
-ask.read_prompt = boom
-sys.argv = ["llmcli", *sys.argv[1:]]
-m.main()
-"""
-
-
-def crash(home, *args):
-    env = clean_env(home, LLMCLI_API_KEY="sk-sentinel-key-000111")
-    return subprocess.run(
-        [sys.executable, "-c", CRASH, *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        timeout=30,
-    )
+from conftest import clean_env, crash
 
 
 def test_internal_error_is_exit_1_with_report_hint_and_no_traceback(home):
@@ -90,16 +69,72 @@ def test_ask_with_http_transport_does_not_import_the_sdk(home, server):
     assert "httpx" in mods  # it did make the request
     for heavy in ("openai", "httpx2", "keyring", "rich.markdown", "prompt_toolkit"):
         assert heavy not in mods, heavy
+    # Into a pipe nothing draws; and httpx's own CLI (click, rich, pygments) stays out although click
+    # is installed here (the test extra brings it).
+    for heavy in ("rich", "click", "pygments"):
+        assert heavy not in mods, heavy
+
+
+@pytest.mark.parametrize(
+    "args,stdin",
+    [
+        (["ask", "-m", "m", "hi"], None),
+        (["ask", "-m", "m", "--no-stream", "--no-save", "hi"], None),
+        (["chat", "-m", "m"], "hello\n"),
+        (["models"], None),
+        (["config", "show"], None),
+    ],
+)
+def test_the_keyless_path_never_imports_keyring(home, server, args, stdin):
+    """No key anywhere and no profile marked by `auth login`: keyring is not even imported (CONTRACT.md:
+    a server that needs no key works at no cost)."""
+    code = (
+        "import sys\n"
+        f"sys.argv = ['llmcli', *{args!r}, '--base-url', {server.base_url!r}]\n"
+        "import llmcli.__main__ as m\n"
+        "try:\n    m.main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+    )
+    probe = f"import sys, json, atexit\natexit.register(lambda: print(chr(10) + json.dumps(sorted(sys.modules))))\n{code}"
+    env = clean_env(home, PYTHON_KEYRING_BACKEND="")  # what a user has: keyring would discover backends
+    out = subprocess.run(
+        [sys.executable, "-c", probe], input=stdin, capture_output=True, text=True, env=env, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    mods = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    assert not {m for m in mods if m.split(".")[0] == "keyring"}, sorted(m for m in mods if "keyring" in m)
+    assert "warning" not in out.stderr
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def ruff(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    # From the repository root, so that ruff reads this project's pyproject.toml wherever pytest runs.
+    return subprocess.run(
+        [sys.executable, "-m", "ruff", *args],
+        cwd=REPO,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_ruff_bans_heavy_module_level_imports():
     """The same rule, enforced statically (TID253) for every module outside its own layer."""
-    r = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--select", "TID253", "llmcli"],
-        capture_output=True,
-        text=True,
-    )
+    listed = ruff("check", "--show-files", "--select", "TID253", "llmcli")
+    files = {
+        Path(line.strip()).resolve() for line in listed.stdout.splitlines() if line.strip().endswith(".py")
+    }
+    package = {p.resolve() for p in (REPO / "llmcli").rglob("*.py")}
+    assert package and files == package, listed.stdout + listed.stderr  # ruff sees every module
+    r = ruff("check", "--select", "TID253", "llmcli")
     assert r.returncode == 0, r.stdout + r.stderr
+    # and the ban is this project's: a heavy import at module level in a command module is caught
+    probe = ruff(
+        "check", "--select", "TID253", "--stdin-filename", "llmcli/cli/probe.py", "-", stdin="import httpx\n"
+    )
+    assert probe.returncode == 1 and "TID253" in probe.stdout, probe.stdout + probe.stderr
 
 
 def test_python_dash_m_works(home):

@@ -114,7 +114,28 @@ CASES = [
         "200 then immediate close", [Scenario(close_immediately=True)], 7, "", ["without sending an answer"]
     ),
     Case("200 empty body", [Scenario(empty_body=True)], 7, "", ["without sending an answer"]),
-    Case("empty answer", [Scenario(text="", chunks=[])], 7, "", ["empty answer"]),
+    # A stream that ends properly with no text is a complete, empty answer (CONTRACT.md: History).
+    Case(
+        "empty answer",
+        [Scenario(text="", chunks=[])],
+        0,
+        "",
+        ["note:", "empty answer", "finish_reason: stop"],
+    ),
+    Case(
+        "empty answer, [DONE] without a finish reason",
+        [Scenario(text="", chunks=[], finish_reason=None)],
+        7,
+        "",
+        ["empty answer"],
+    ),
+    Case(
+        "empty answer stopped by a content filter",
+        [Scenario(text="", chunks=[], finish_reason="content_filter")],
+        7,
+        "",
+        ["empty answer", "content_filter"],
+    ),
     Case(
         "json error body on a stream",
         [Scenario(json_body_on_stream={"error": {"message": "model overloaded", "type": "x"}})],
@@ -406,3 +427,24 @@ def test_models_listing(transport, cli, server):
     server.push(Scenario(status=401))
     r = cli("models", "--base-url", server.base_url, "--transport", transport)
     assert r.returncode == 3 and r.stdout == ""
+
+
+@pytest.mark.parametrize("transport", ["http", "sdk"])
+def test_the_server_decides_with_x_should_retry(transport, cli, server):
+    """`x-should-retry: false` stops retries a status would get; `true` retries a status that would not
+    be (as the openai SDK does). Both transports alike."""
+    server.push(Scenario(status=500, headers={"x-should-retry": "false", **FAST_RETRY}))
+    r = cli.ask("--transport", transport, "-m", "m", "hi")
+    assert r.returncode == 6 and len(server.chat_requests()) == 1, r
+    server.reset()
+    server.push(Scenario(status=429, headers={"X-Should-Retry": "false", **FAST_RETRY}))
+    r = cli.ask("--transport", transport, "-m", "m", "hi")
+    assert r.returncode == 5 and len(server.chat_requests()) == 1, r
+    server.reset()
+    server.push(Scenario(status=400, headers={"x-should-retry": "true", **FAST_RETRY}), Scenario(text="ok"))
+    r = cli.ask("--transport", transport, "-m", "m", "hi")
+    assert (r.returncode, r.stdout) == (0, "ok") and len(server.chat_requests()) == 2, r
+    server.reset()
+    server.push(*[Scenario(status=500, headers=FAST_RETRY)] * 2, Scenario(text="ok"))  # no header: the status
+    r = cli.ask("--transport", transport, "-m", "m", "hi")
+    assert (r.returncode, r.stdout) == (0, "ok") and len(server.chat_requests()) == 3, r

@@ -5,12 +5,11 @@ Click reads from it. No hand-written scan of argv second-guesses it."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import os
 
 import pytest
 import typer
-from conftest import assert_no_traceback, clean_env
+from conftest import assert_no_traceback, clean_env, crash
 from refserver import Scenario
 from typer.main import get_command
 
@@ -21,11 +20,12 @@ from llmcli.cli.options import RunState
 
 @pytest.fixture
 def env(home, monkeypatch):
+    """In this process: the environment the CLI subprocesses get (tests/conftest.py: clean_env)."""
+    for key in list(os.environ):
+        if key.startswith(("LLMCLI_", "OPENAI_")):
+            monkeypatch.delenv(key)
     for key, value in clean_env(home).items():
         monkeypatch.setenv(key, value)
-    for key in list(__import__("os").environ):
-        if key.startswith(("LLMCLI_", "OPENAI_")) and key != "LLMCLI_HOME":
-            monkeypatch.delenv(key)
     home.mkdir(mode=0o700)
     (home / "config.toml").write_text(
         '[profiles.a]\nbase_url = "http://a.example/v1"\n[profiles.b]\nbase_url = "http://b.example/v1"\n'
@@ -186,16 +186,6 @@ def test_bad_connection_option_values_are_one_line_usage_errors(offline_cli, arg
     assert_no_traceback(r.stderr)
 
 
-CRASH = """
-import sys, llmcli.cli.ask as ask, llmcli.__main__ as m
-def boom(*a, **k):
-    raise RuntimeError("kaboom")
-ask.read_prompt = boom
-sys.argv = ["llmcli", *sys.argv[1:]]
-m.main()
-"""
-
-
 @pytest.mark.parametrize(
     "argv,extra_env,traceback",
     [
@@ -207,14 +197,7 @@ m.main()
     ],
 )
 def test_the_error_boundary_reads_debug_as_click_does(home, argv, extra_env, traceback):
-    r = subprocess.run(
-        [sys.executable, "-c", CRASH, *argv],
-        capture_output=True,
-        text=True,
-        env=clean_env(home, **extra_env),
-        stdin=subprocess.DEVNULL,
-        timeout=30,
-    )
+    r = crash(home, *argv, **extra_env)
     assert r.returncode == 1 and "internal error" in r.stderr
     assert ("Traceback" in r.stderr) is traceback, r.stderr
 

@@ -323,3 +323,27 @@ def test_ctrl_r_searches_input_history(home, server):
     r.prompt()
     assert messages(server)[-1]["content"] == "remember the alpha line"
     r.exit()
+
+
+@pytest.mark.parametrize("how", ["--no-save", "save_history = false"])
+def test_an_unsaved_chat_keeps_typed_lines_in_memory_only(home, server, how):
+    args = ["-m", "ref-model"]
+    if how == "--no-save":
+        args.append("--no-save")
+    else:
+        home.mkdir(mode=0o700)
+        (home / "config.toml").write_text("save_history = false\n")
+    r = Repl(home, server, *args)
+    r.turn("a private line")
+    r.child.send("\x1b[A")  # Up still recalls it within the session
+    time.sleep(0.3)
+    r.child.send("\r")
+    r.child.expect(ANSWER)
+    r.prompt()
+    assert messages(server)[-1]["content"] == "a private line"
+    assert r.exit() == 0
+    assert not (home / "chat_history").exists()
+    assert not (home / "history.db").exists()
+    assert "a private line" not in "".join(
+        p.read_text(errors="replace") for p in home.rglob("*") if p.is_file()
+    )

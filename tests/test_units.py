@@ -213,3 +213,12 @@ def test_watched_bounds_a_whole_response():
     with pytest.raises(TimeoutError):
         list(watched(slow, timeout=0.3, on_stall=lambda: TimeoutError(), close=lambda: closed.append(1)))
     assert closed == [1]
+
+
+def test_should_retry_follows_the_server_then_the_status():
+    from llmcli.transport.retry import should_retry
+
+    assert should_retry(500, {}) and should_retry(429, {}) and not should_retry(400, {})
+    assert not should_retry(503, {"X-Should-Retry": "false"})
+    assert should_retry(400, {"x-should-retry": "true"})
+    assert should_retry(502, {"x-should-retry": "maybe"})  # anything else: the status decides

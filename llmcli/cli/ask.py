@@ -244,6 +244,8 @@ def _report(
         from ..turn import stats_line
 
         warn(stats_line(outcome))
+    if outcome.note:
+        warn(f"note: {outcome.note}")
     if outcome.status == "length" and not isinstance(outcome.error, SchemaMismatch):  # that says it too
         limit = f" ({requested_max} tokens)" if requested_max else ""
         warn(f"the answer was cut at max_tokens{limit}; raise --max-tokens for more")

@@ -82,20 +82,23 @@ def selected_profile(config: Config) -> str:
     return check_profile_name(name)
 
 
-def set_marker(profile: str, present: bool) -> None:
-    """Record (or forget) in config.toml that this profile's key is in the keyring. Never the key."""
+def set_marker(profile: str, backend: str | None) -> None:
+    """Record in config.toml that this profile's key is in the keyring, and in which backend (its
+    `module.Class`, so later runs load it by name); `backend` None forgets both. Never the key."""
     config = load_config_file()  # re-read: write over the freshest file
     prof = config.profiles.get(profile)
-    if present:
+    if backend is not None:
         if prof is None:
             prof = config.profiles[profile] = {}
-        if prof.get("key_in_keyring") is True:
+        if prof.get("key_in_keyring") is True and prof.get("keyring_backend") == backend:
             return
         prof["key_in_keyring"] = True
+        prof["keyring_backend"] = backend
     else:
-        if prof is None or "key_in_keyring" not in prof:
+        if prof is None or not {"key_in_keyring", "keyring_backend"} & set(prof):
             return
-        del prof["key_in_keyring"]
+        prof.pop("key_in_keyring", None)
+        prof.pop("keyring_backend", None)
         # A "default" table that only existed for the marker goes away with it.
         if not prof and profile == DEFAULT_PROFILE and config.default_profile != DEFAULT_PROFILE:
             del config.profiles[profile]
@@ -150,8 +153,8 @@ def login(
     host = None
     if not no_verify:
         host = _verify(settings, key)
-    backend = keystore.store(name, key, allow_plaintext=allow_plaintext)
-    set_marker(name, True)
+    backend, spec = keystore.store(name, key, allow_plaintext=allow_plaintext)
+    set_marker(name, spec)
     checked = f"; the server at {host} accepted it" if host else " (not verified: --no-verify)"
     _say(f"key {mask(key)} for profile {name!r} stored in the OS keyring ({backend}){checked}")
     _env_notes(name)
@@ -193,7 +196,7 @@ def logout(
 
     name = selected_profile(load_config_file())
     removed, backend = keystore.delete(name)
-    set_marker(name, False)
+    set_marker(name, None)
     if removed:
         _say(f"key for profile {name!r} removed from the OS keyring ({backend})")
     else:
@@ -234,13 +237,15 @@ def status(
     for name in names:
         settings = load_settings(profile=name)
         key = api_key(settings, quiet=True)
+        marked = key_marked(settings)
+        unmarked = "" if marked else _unmarked_key(name)
         if key.key is None:
-            where = f"the keyring ({key.keyring_backend})" if key.keyring_backend else "the keyring"
-            why = key.warning or f"none in the environment (LLMCLI_API_KEY, OPENAI_API_KEY) or {where}"
-            lines.append(f"{name}: no key ({why})")
+            stored = "in the keyring" if marked else "stored by `llmcli auth login`"
+            why = key.warning or f"none in the environment (LLMCLI_API_KEY, OPENAI_API_KEY) or {stored}"
+            lines.append(f"{name}: no key ({why}){unmarked}")
             missing.append(name)
             continue
-        line = f"{name}: {mask(key.key)} from {key.source}"
+        line = f"{name}: {mask(key.key)} from {key.source}{unmarked}"
         if key.source == "env LLMCLI_API_KEY" and key_marked(settings):
             line += " (overrides the key stored in the keyring)"
         elif key.warning:
@@ -264,6 +269,22 @@ def status(
     if failed:
         _say(f"could not check: {failed[0].message}")
         raise typer.Exit(int(failed[0].exit_code))
+
+
+def _unmarked_key(profile: str) -> str:
+    """A key stored under service `llmcli` for this profile that no run uses, because `auth login` did
+    not mark the profile (another tool stored it, or the config file was replaced): say so. Status is
+    where keyring's full discovery is worth its cost."""
+    from .. import keystore
+
+    found = keystore.lookup(profile)
+    if not found.key:
+        return ""
+    return (
+        f"; note: {keystore.keyring_label(found.backend)} holds a key for {profile!r} ({mask(found.key)}) "
+        f"that llmcli does not use, since the profile is not marked: `llmcli auth login -P {profile}` stores "
+        "and marks it"
+    )
 
 
 def _check(settings, key: ResolvedKey, refused: list[str], failed: list[TransportError]) -> str:

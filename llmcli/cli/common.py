@@ -88,24 +88,29 @@ _RESOLVED: dict[str, ResolvedKey] = {}
 
 def key_marked(settings: Settings) -> bool:
     """Did `auth login` record that this profile's key is in the keyring?"""
-    prof = settings.config.profiles.get(settings.profile, {}) if settings.config else {}
-    return prof.get("key_in_keyring") is True
+    return _profile(settings).get("key_in_keyring") is True
 
 
-def _keyring_lookup(profile: str):
-    from ..keystore import lookup  # the keyring is imported only when it can matter
-
-    return lookup(profile)
+def _profile(settings: Settings) -> dict[str, Any]:
+    return settings.config.profiles.get(settings.profile, {}) if settings.config else {}
 
 
 def api_key(settings: Settings, *, quiet: bool = False) -> ResolvedKey:
-    """The key by CONTRACT.md's precedence; a keyring that cannot be read is warned about once."""
+    """The key by CONTRACT.md's precedence; a keyring that cannot be read is warned about once.
+
+    Only a profile marked by `auth login` sends llmcli to the keyring, and then to the backend recorded
+    at login, loaded by name (no discovery of every backend installed)."""
     cached = _RESOLVED.get(settings.profile)
     if cached is not None:
         return cached
-    resolved = resolve_key(
-        settings.profile, os.environ, keyring_lookup=_keyring_lookup, marked=key_marked(settings)
-    )
+    recorded = _profile(settings).get("keyring_backend")
+
+    def lookup(profile: str):
+        from ..keystore import lookup  # the keyring is imported only when it can matter
+
+        return lookup(profile, backend=recorded)
+
+    resolved = resolve_key(settings.profile, os.environ, keyring_lookup=lookup, marked=key_marked(settings))
     if resolved.key:
         from ..core.credentials import remember_secret
 
@@ -126,6 +131,7 @@ def transport_config(settings: Settings, key: ResolvedKey) -> TransportConfig:
         timeout=settings.timeout,
         max_retries=settings.max_retries,
         debug=settings.debug,
+        auth_hint=auth_hint(key, settings.profile),
         key_source=key.source,
         ca_bundle=settings.ca_bundle,
         ca_bundle_source=settings.sources.get("ca_bundle", ""),
@@ -157,99 +163,30 @@ def network_notes(settings: Settings) -> None:
         )
 
 
-def keyring_hint(settings: Settings, key: ResolvedKey) -> str | None:
-    """Why a 401/403 likely happened when the keyring could not give the key (None when it could)."""
-    if not key.warning:
-        return None
-    if key.keyring_unusable:
-        from ..keystore import WAYS_OUT
-
-        return f"{key.warning}; {WAYS_OUT}"
-    return f"{key.warning}; store it again with `llmcli auth login -P {settings.profile}`"
-
-
 def make_transport(settings: Settings, key: ResolvedKey) -> Transport:
     config = transport_config(settings, key)
     network_notes(settings)
     if settings.transport == "sdk":
         from ..transport.sdk import SdkTransport
 
-        transport: Transport = SdkTransport(config)
-    else:
-        from ..transport.http import HttpTransport
+        return SdkTransport(config)
+    from ..transport.http import HttpTransport
 
-        transport = HttpTransport(config)
-    hint = keyring_hint(settings, key)
-    if hint:
-        return _KeyringHint(transport, hint)
-    return transport
+    return HttpTransport(config)
 
 
-class _KeyringHint:
-    """Adds the keyring's trouble to the hint of a 401/403: the likely reason the server said no."""
+def auth_hint(key: ResolvedKey, profile: str) -> str:
+    """What a 401/403 says about the key: which one was sent, or why none was, and the way out."""
+    from ..core.credentials import explain
 
-    def __init__(self, inner: Transport, hint: str):
-        self._inner = inner
-        self._hint = hint
+    hint = explain(key, profile)
+    if key.keyring_unusable:
+        from ..keystore import WAYS_OUT
 
-    def _explain(self, exc: Exception) -> None:
-        from ..errors import AuthFailed
-
-        if isinstance(exc, AuthFailed):
-            exc.hint = self._hint
-
-    def stream_chat(self, request):
-        try:
-            yield from self._inner.stream_chat(request)
-        except Exception as exc:
-            self._explain(exc)
-            raise
-
-    def complete(self, request):
-        try:
-            return self._inner.complete(request)
-        except Exception as exc:
-            self._explain(exc)
-            raise
-
-    def list_models(self):
-        try:
-            return self._inner.list_models()
-        except Exception as exc:
-            self._explain(exc)
-            raise
-
-    def stream_text(self, request):
-        try:
-            yield from self._inner.stream_text(request)
-        except Exception as exc:
-            self._explain(exc)
-            raise
-
-    def complete_text(self, request):
-        try:
-            return self._inner.complete_text(request)
-        except Exception as exc:
-            self._explain(exc)
-            raise
-
-    def embed(self, request):
-        try:
-            return self._inner.embed(request)
-        except Exception as exc:
-            self._explain(exc)
-            raise
-
-    @property
-    def config(self):
-        return self._inner.config
-
-    @property
-    def host(self):
-        return self._inner.host
-
-    def close(self) -> None:
-        self._inner.close()
+        hint = f"{hint}; {WAYS_OUT}"
+    elif key.warning:
+        hint = f"{hint}; store it again with `llmcli auth login -P {profile}`"
+    return hint
 
 
 def remember_models(settings: Settings, ids: list[str]) -> None:

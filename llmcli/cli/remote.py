@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import typer
 
 from ..core.settings import Settings
-from ..errors import AuthFailed, Interrupted, UsageError
-from .common import api_key, keyring_hint, load_settings, stdout_is_tty, transport_config, warn
+from ..errors import Interrupted, UsageError
+from .common import api_key, load_settings, network_notes, stdout_is_tty, transport_config, warn
 
 Format = Annotated[
     str | None,
@@ -102,14 +102,11 @@ def remote() -> Iterator[Remote]:
     key = api_key(settings)
     from ..jobs.client import ResourceClient
 
+    # A 401/403 explains the key through the config's auth_hint, as for the chat transports.
     client = ResourceClient(transport_config(settings, key))
+    network_notes(settings)
     try:
         yield Remote(client, settings)
-    except AuthFailed as exc:
-        hint = keyring_hint(settings, key)
-        if hint:  # the likely reason the server said no
-            exc.hint = hint
-        raise
     finally:
         client.close()
 

@@ -36,11 +36,13 @@ PROFILE_KEYS: dict[str, tuple[type, ...]] = {
     "insecure": (bool,),
     "proxy": (str,),
     "cache": (bool,),
-    # Written by `llmcli auth login`, removed by `logout`: not a secret, only "look in the keyring".
+    # Written by `llmcli auth login`, removed by `logout`: not secrets, only "look in the keyring" and
+    # which backend holds the key (`module.Class`, loaded by name instead of discovering every backend).
     "key_in_keyring": (bool,),
+    "keyring_backend": (str,),
 }
 # Settings llmcli manages itself; `profile set/add` do not take them.
-MANAGED_PROFILE_KEYS = ("key_in_keyring",)
+MANAGED_PROFILE_KEYS = ("key_in_keyring", "keyring_backend")
 # Top-level keys of config.toml besides [profiles.*].
 TOP_KEYS: dict[str, tuple[type, ...]] = {
     "default_profile": (str,),

@@ -41,10 +41,9 @@ def resolve_key(
 ) -> ResolvedKey:
     """The key to send, by CONTRACT.md's precedence, touching the keyring only when it can matter.
 
-    `marked` is the profile's `key_in_keyring` flag (written by `auth login`). The keyring is asked
-    when the profile is marked (its key outranks OPENAI_API_KEY), or when no environment key applies
-    at all (a key stored by another tool is still found). An unmarked profile with OPENAI_API_KEY set
-    uses that key without the cost of importing keyring and a D-Bus round trip.
+    `marked` is the profile's `key_in_keyring` flag (written by `auth login`). Only a marked profile
+    sends anyone to the keyring (its key then outranks OPENAI_API_KEY): a run with no key, or with an
+    environment key, never imports keyring, never waits for D-Bus and never warns about it.
     """
     key = env.get("LLMCLI_API_KEY", "").strip()
     if key:
@@ -53,7 +52,7 @@ def resolve_key(
     warning = None
     unusable = False
     backend = None
-    if keyring_lookup is not None and (marked or not openai_key):
+    if keyring_lookup is not None and marked:
         found = keyring_lookup(profile)
         backend = found.backend or "keyring"
         label = f"the OS keyring ({found.backend})" if found.backend else "the OS keyring"
@@ -62,11 +61,32 @@ def resolve_key(
         if found.problem:
             unusable = True
             warning = f"{label} could not be read: {found.problem}"
-        elif marked:
+        else:
             warning = f"profile {profile!r} is marked as having a key in {label}, but none is stored there"
     if openai_key:
         return ResolvedKey(openai_key, "env OPENAI_API_KEY", warning, unusable, backend)
     return ResolvedKey(None, "none", warning, unusable, backend)
+
+
+def explain(resolved: ResolvedKey, profile: str) -> str:
+    """For a 401/403: which key was sent (or that none was), and what was not tried. Never the key."""
+    login = f"`llmcli auth login -P {profile}`"
+    if resolved.warning:
+        return resolved.warning  # the keyring's trouble: the likely reason (the caller adds the way out)
+    if resolved.key is None:
+        return (
+            "no key was sent: LLMCLI_API_KEY and OPENAI_API_KEY are not set and profile "
+            f"{profile!r} has no key stored by `llmcli auth login` (so the OS keyring was not asked); "
+            f"store one with {login}, or set LLMCLI_API_KEY"
+        )
+    if resolved.source.startswith("env "):
+        name = resolved.source[4:]
+        return f"the key sent came from {name}: check it (`llmcli auth status`)" + (
+            "" if name == "LLMCLI_API_KEY" else f"; or set LLMCLI_API_KEY, or run {login}"
+        )
+    if resolved.source.startswith("keyring"):
+        return f"the key sent is profile {profile!r}'s key from the {resolved.source}: store the right one with {login}"
+    return "check the key: `llmcli auth status`; set LLMCLI_API_KEY or run `llmcli auth login`"
 
 
 def mask(key: str | None) -> str:

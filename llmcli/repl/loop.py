@@ -110,7 +110,7 @@ def run_terminal(session: ChatSession, *, vi_mode: bool = False) -> int:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
     from prompt_toolkit.filters import is_searching
-    from prompt_toolkit.history import FileHistory
+    from prompt_toolkit.history import FileHistory, InMemoryHistory
     from prompt_toolkit.key_binding import KeyBindings
 
     from .completer import SlashCompleter
@@ -132,8 +132,10 @@ def run_terminal(session: ChatSession, *, vi_mode: bool = False) -> int:
     def toolbar() -> str:
         return f" {session.model} · conversation {session.conversation_id or 'new'} · /help · Ctrl-D exits "
 
+    # Typed lines go to the input-history file only when the chat itself is saved.
+    history = FileHistory(str(input_history_path(session.settings))) if session.saving else InMemoryHistory()
     prompt_session: PromptSession[str] = PromptSession(
-        history=FileHistory(str(input_history_path(session.settings))),
+        history=history,
         auto_suggest=AutoSuggestFromHistory(),
         completer=SlashCompleter(session),
         complete_while_typing=True,

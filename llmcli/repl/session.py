@@ -78,6 +78,12 @@ class ChatSession:
     # --- the conversation ----------------------------------------------------------------------
 
     @property
+    def saving(self) -> bool:
+        """Is this chat kept on disk? Not with --no-save or `save_history = false`: then the typed lines
+        are not either (the input history stays in memory)."""
+        return self.recorder is not None and bool(self.recorder.save)
+
+    @property
     def conversation_id(self) -> str | None:
         return self.recorder.conversation_id if self.recorder is not None else None
 
@@ -162,6 +168,8 @@ class ChatSession:
 
     def _report(self, outcome: Any) -> None:
         err = outcome.error
+        if outcome.note:
+            self.info(f"llmcli: note: {outcome.note}")
         if outcome.status == "length":
             self.info("llmcli: the answer was cut at max_tokens; /set max_tokens N for longer answers")
         if err is None:

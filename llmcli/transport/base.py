@@ -64,6 +64,8 @@ class TransportConfig:
     timeout: float = 600.0
     max_retries: int = 2
     debug: bool = False
+    # For a 401/403: which key was sent and what was not tried (core.credentials.explain).
+    auth_hint: str | None = None
     # Network (transport/tls.py): a CA bundle, no certificate checks, an explicit proxy.
     key_source: str = ""  # where the key came from ("env OPENAI_API_KEY", ...), never the key
     ca_bundle: str | None = None

@@ -22,9 +22,8 @@ from ..core.types import (
 )
 from ..errors import IncompleteAnswer
 from .base import TransportConfig, wire_request
-from .retry import Retryable, call_with_retries, retry_after_seconds, stderr_notify
+from .retry import Retryable, call_with_retries, retry_after_seconds, should_retry, stderr_notify
 from .status import (
-    RETRYABLE_STATUS,
     error_for_status,
     json_error_on_stream,
     network_error,
@@ -116,8 +115,10 @@ class HttpTransport:
             missing = not_offered(self.host, path, response.status_code, said)
             if missing is not None:
                 raise missing
-            err = error_for_status(response.status_code, self.host, said, model=model)
-            if response.status_code in RETRYABLE_STATUS:
+            err = error_for_status(
+                response.status_code, self.host, said, model=model, auth_hint=self.config.auth_hint
+            )
+            if should_retry(response.status_code, response.headers):
                 raise Retryable(err, retry_after_seconds(response.headers))
             raise err
 

@@ -1,7 +1,9 @@
 """One retry policy for both transports: only before the first byte of an answer.
 
-Retried: connection errors and HTTP 408/409/429/5xx. Exponential backoff with jitter; the server's
-`retry-after-ms` / `Retry-After` wins when it gives one. A wait longer than MAX_WAIT is not waited for.
+Retried: connection errors and HTTP 408/409/429/5xx, unless the server says otherwise with
+`x-should-retry: true|false` (as the openai SDK honours it). Exponential backoff with jitter; the
+server's `retry-after-ms` / `Retry-After` wins when it gives one. A wait longer than MAX_WAIT is not
+waited for.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 from ..errors import NetworkFailed, RateLimited, TransportError
+from .status import RETRYABLE_STATUS
 
 T = TypeVar("T")
 
@@ -29,6 +32,17 @@ class Retryable(Exception):
         super().__init__(str(final))
         self.final = final
         self.retry_after = retry_after
+
+
+def should_retry(status: int, headers: Mapping[str, str]) -> bool:
+    """Is a failed response worth another attempt? The server's `x-should-retry` decides when it says
+    `true` or `false`; otherwise the status does (RETRYABLE_STATUS)."""
+    said = next((v for k, v in headers.items() if k.lower() == "x-should-retry"), "").strip().lower()
+    if said == "true":
+        return True
+    if said == "false":
+        return False
+    return status in RETRYABLE_STATUS
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
@@ -108,6 +122,7 @@ __all__ = [
     "Retryable",
     "call_with_retries",
     "retry_after_seconds",
+    "should_retry",
     "backoff",
     "MAX_WAIT",
     "NetworkFailed",

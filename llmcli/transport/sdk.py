@@ -27,9 +27,8 @@ from ..core.types import (
 )
 from ..errors import IncompleteAnswer
 from .base import TransportConfig
-from .retry import Retryable, call_with_retries, retry_after_seconds, stderr_notify
+from .retry import Retryable, call_with_retries, retry_after_seconds, should_retry, stderr_notify
 from .status import (
-    RETRYABLE_STATUS,
     error_for_status,
     json_error_on_stream,
     network_error,
@@ -116,8 +115,8 @@ def status_error(
     missing = not_offered(config.host, endpoint or "", exc.status_code, said)
     if missing is not None:
         return missing
-    err = error_for_status(exc.status_code, config.host, said, model=model)
-    if exc.status_code in RETRYABLE_STATUS:
+    err = error_for_status(exc.status_code, config.host, said, model=model, auth_hint=config.auth_hint)
+    if should_retry(exc.status_code, response.headers):
         return Retryable(err, retry_after_seconds(response.headers))
     return err
 

@@ -65,15 +65,17 @@ RETRYABLE_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 
 
 def error_for_status(
-    status: int, host: str, message: str | None, *, model: str | None = None
+    status: int, host: str, message: str | None, *, model: str | None = None, auth_hint: str | None = None
 ) -> TransportError:
-    """The domain error for a final (not retried, or retries exhausted) HTTP status."""
+    """The domain error for a final (not retried, or retries exhausted) HTTP status. `auth_hint` says,
+    for a 401/403, which key was sent and what was not tried (core.credentials.explain)."""
     said = f": {message}" if message else ""
     kw: dict[str, Any] = {"host": host, "status": status, "server_message": message}
     if status in (401, 403):
         return AuthFailed(
             f"{host} refused the credentials (HTTP {status}){said}",
-            hint="check the key: `llmcli auth status`; set LLMCLI_API_KEY or run `llmcli auth login`",
+            hint=auth_hint
+            or "check the key: `llmcli auth status`; set LLMCLI_API_KEY or run `llmcli auth login`",
             **kw,
         )
     if status == 429:
