@@ -118,6 +118,7 @@ class RecordedRequest:
     body: Any
     raw_body: bytes
     query: str = ""
+    received: float = field(default_factory=time.monotonic)  # arrival, for load tests (CLOCK_MONOTONIC)
 
 
 class _AbortConnection(Exception):
