@@ -9,7 +9,8 @@ chunk, 16 content chunks, a finish chunk, a usage chunk and [DONE].
 
 Clients, each in a fresh event loop and a fresh connection pool per run:
 * **minimal aiohttp loop** (the baseline): N worker coroutines on one `aiohttp.ClientSession`, each
-  posting the same body and reading the stream with `iter_any()`, splitting lines, `json.loads` of each
+  encoding the body (every request of a real run has its own prompt, so every client encodes one per
+  request, as the engine does) and reading the stream with `iter_any()`, splitting lines, `json.loads` of each
   `data:` line, noting the first content chunk's time, every content chunk's time and the usage — the
   least a client must do to measure TTFT/ITL/tokens — and nothing else (no error mapping, no records);
 * **minimal httpx loop**: the same with `httpx.AsyncClient` (its pool sized to N) — why the engine is
@@ -83,12 +84,12 @@ def start_server(*args: str) -> tuple[subprocess.Popen, str]:
 async def minimal_aiohttp(url: str, conc: int, n: int, stamps: bool = False) -> Run:
     import aiohttp
 
-    data = json.dumps(BODY).encode()
     headers = {"Content-Type": "application/json"}
     ttfts: list[float] = []
     added: list[float] = []
     left = n
     loads = json.loads
+    dumps = json.dumps
 
     async def worker(session: aiohttp.ClientSession) -> None:
         nonlocal left
@@ -98,6 +99,7 @@ async def minimal_aiohttp(url: str, conc: int, n: int, stamps: bool = False) -> 
             first = None
             times: list[float] = []
             usage = None
+            data = dumps(BODY).encode()  # every request of a benchmark has its own body to encode
             async with session.post(url + "/chat/completions", data=data, headers=headers) as r:
                 buf = b""
                 async for piece in r.content.iter_any():

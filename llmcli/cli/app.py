@@ -12,6 +12,7 @@ from . import config as config_cmd
 from . import history as history_cmd
 from . import profile as profile_cmd
 from .ask import ask
+from .bench import bench
 from .chat import chat
 from .models import models
 
@@ -44,6 +45,7 @@ def root(
 app.command(help="Ask one question; the answer streams to stdout.")(ask)
 app.command(help="List the server's models (GET /models).")(models)
 app.command(help="Chat in a REPL; each turn sends the whole conversation and is saved.")(chat)
+app.command(help="Measure the server: TTFT, TPOT, ITL, E2EL and throughput under load.")(bench)
 app.add_typer(auth_cmd.app, name="auth")
 app.add_typer(profile_cmd.app, name="profile")
 app.add_typer(config_cmd.app, name="config")

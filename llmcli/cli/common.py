@@ -158,15 +158,19 @@ def make_transport(settings: Settings, key: ResolvedKey) -> Transport:
         from ..transport.http import HttpTransport
 
         transport = HttpTransport(config)
-    if key.warning:
-        if key.keyring_unusable:
-            from ..keystore import WAYS_OUT
+    hint = keyring_hint(settings, key)
+    return _KeyringHint(transport, hint) if hint is not None else transport
 
-            hint = f"{key.warning}; {WAYS_OUT}"
-        else:
-            hint = f"{key.warning}; store it again with `llmcli auth login -P {settings.profile}`"
-        return _KeyringHint(transport, hint)
-    return transport
+
+def keyring_hint(settings: Settings, key: ResolvedKey) -> str | None:
+    """What to tell a user whose key was refused (401/403) when the keyring could not give it."""
+    if not key.warning:
+        return None
+    if key.keyring_unusable:
+        from ..keystore import WAYS_OUT
+
+        return f"{key.warning}; {WAYS_OUT}"
+    return f"{key.warning}; store it again with `llmcli auth login -P {settings.profile}`"
 
 
 class _KeyringHint:

@@ -329,7 +329,7 @@ class Engine:
                     rec.sent = sent - t0
                 rec.attempts += 1
                 try:
-                    await self._wire.attempt(req, rec, data, t0)
+                    await self._wire.attempt(req, rec, data, t0, task)
                     break
                 except Retryable as r:
                     if isinstance(r.final, RateLimited):

@@ -52,40 +52,59 @@ from .sse import SSEDecoder
 from .types import EngineOptions, LoadRequest, RequestRecord, text_tokens
 
 MAX_ERROR_BODY = 64 * 1024
-_decode = json.JSONDecoder().decode  # json.loads minus its type checks and encoding sniffing, per chunk
-_JSON_BODY = {"Content-Type": "application/json"}
+STALE_RESENDS = 3  # per request
+STALE_SWITCH = 3  # stale connections seen in a run before asking the server to close each one
+# json.loads minus its type checks, encoding sniffing and whitespace regexes: once per chunk
+_raw_decode = json.JSONDecoder().raw_decode
+_CLOSE = {"Connection": "close"}
 _clock = time.perf_counter
 
 
-class _Watchdog:
-    """--timeout without a timer per chunk: progress only notes the time; the one timer, when it fires,
-    re-arms itself for the latest deadline or cancels the request (asyncio.timeout's mechanism, lazily)."""
+class _Watch:
+    __slots__ = ("task", "last", "fired")
 
-    __slots__ = ("task", "timeout", "last", "handle", "fired", "loop")
-
-    def __init__(self, timeout: float):
-        self.loop = asyncio.get_running_loop()
-        self.task = asyncio.current_task()
-        self.timeout = timeout
-        self.last = _clock()
+    def __init__(self, task: asyncio.Task | None):
+        self.task = task
+        self.last = _clock()  # the latest progress
         self.fired = False
-        self.handle = self.loop.call_later(timeout, self._check)
-
-    def _check(self) -> None:
-        left = self.last + self.timeout - _clock()
-        if left > 0.001:
-            self.handle = self.loop.call_later(left, self._check)
-            return
-        self.fired = True
-        if self.task is not None:
-            self.task.cancel()
 
     def expired(self) -> bool:
         """After a CancelledError: was it ours? (True consumes the cancellation.)"""
         return self.fired and self.task is not None and self.task.uncancel() == 0
 
+
+class _Watchdogs:
+    """--timeout for every request in flight, with one timer for all: progress only notes the time, and
+    a sweep every `step` seconds cancels a request whose last progress is older than the timeout (so it
+    fires between timeout and timeout + step; step = timeout / 4, at most 1 s). A timer per request —
+    or worse, per chunk — costs more than the rest of the bookkeeping together at thousands a second."""
+
+    def __init__(self, timeout: float):
+        self.timeout = timeout
+        self.step = min(1.0, timeout / 4)
+        self.active: set[_Watch] = set()
+        self._sweeper: asyncio.Task | None = None
+
+    def watch(self, task: asyncio.Task | None) -> _Watch:
+        w = _Watch(task)
+        self.active.add(w)
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+        return w
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(self.step)
+            limit = _clock() - self.timeout
+            for w in [w for w in self.active if w.last < limit and not w.fired]:
+                w.fired = True
+                if w.task is not None:
+                    w.task.cancel()
+
     def close(self) -> None:
-        self.handle.cancel()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
 
 
 def env_proxy(url: str) -> str | None:
@@ -123,9 +142,17 @@ class Wire:
         self.timeout = config.timeout
         self.session: aiohttp.ClientSession | None = None
         self.proxy: str | None = None
+        self.stale = 0  # kept-alive connections found closed by the server
+        self.watchdogs = _Watchdogs(config.timeout)
+        self._headers: dict[str, str] | None = None
 
     async def open(self) -> None:
-        headers = {"User-Agent": f"llmcli/{__version__}", "Accept": "application/json"}
+        # Every request sends JSON: one set of headers on the session, none to merge per request.
+        headers = {
+            "User-Agent": f"llmcli/{__version__}",
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+        }
         if self.config.api_key:
             headers["Authorization"] = f"Bearer {self.config.api_key}"
         self.proxy = env_proxy(self.config.base_url)
@@ -143,37 +170,56 @@ class Wire:
         )
 
     async def close(self) -> None:
+        self.watchdogs.close()
         if self.session is not None:
             await self.session.close()
             self.session = None
 
     # -- one attempt ------------------------------------------------------------------------------
 
-    async def attempt(self, req: LoadRequest, rec: RequestRecord, data: bytes, t0: float) -> None:
+    async def attempt(
+        self, req: LoadRequest, rec: RequestRecord, data: bytes, t0: float, task: asyncio.Task | None = None
+    ) -> None:
         """Send once and read the answer into `rec`. Raises Retryable before the first byte of an answer
         (connect errors, timeouts, 408/409/429/5xx), else the final TransportError."""
         assert self.session is not None
         url = endpoint(self.config.base_url, req.path)
-        wd = _Watchdog(self.timeout)
+        wd = self.watchdogs.watch(task or asyncio.current_task())
         phase = "connect"
         tracker = StreamTracker(self.host)
         try:
-            try:
-                response = await self.session.request(
-                    req.method,
-                    url,
-                    data=data,
-                    headers=_JSON_BODY if data else None,
-                    proxy=self.proxy,
-                    max_redirects=5,
-                )
-            except aiohttp.ClientConnectorError as exc:
-                raise Retryable(network_error(self.host, _connect_detail(exc))) from None
-            except (aiohttp.ClientError, OSError, ValueError) as exc:
-                err = _mark(network_error(self.host, exc, timeout=self.timeout), exc)
-                if isinstance(exc, aiohttp.TooManyRedirects | aiohttp.InvalidURL):
-                    raise err from None
-                raise Retryable(err) from None
+            stale = 0
+            while True:
+                try:
+                    response = await self.session.request(
+                        req.method,
+                        url,
+                        data=data,
+                        headers=self._headers,
+                        proxy=self.proxy,
+                        max_redirects=5,
+                    )
+                    break
+                except aiohttp.ClientConnectorError as exc:
+                    raise Retryable(network_error(self.host, _connect_detail(exc))) from None
+                except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+                    # A kept-alive connection the server had closed without saying so (llama.cpp's
+                    # server closes after every streamed answer): the request could not be written or
+                    # was never answered. Sent again at once on another connection — curl and httpx
+                    # check an idle connection before reusing it; aiohttp cannot. Not a retry. A server
+                    # that keeps doing this gets `Connection: close` from then on: no reuse to go wrong.
+                    if stale < STALE_RESENDS:
+                        stale += 1
+                        self.stale += 1
+                        if self.stale >= STALE_SWITCH:
+                            self._headers = _CLOSE
+                        continue
+                    raise Retryable(_mark(network_error(self.host, exc, timeout=self.timeout), exc)) from None
+                except (aiohttp.ClientError, OSError, ValueError) as exc:
+                    err = _mark(network_error(self.host, exc, timeout=self.timeout), exc)
+                    if isinstance(exc, aiohttp.TooManyRedirects | aiohttp.InvalidURL):
+                        raise err from None
+                    raise Retryable(err) from None
             try:
                 rec.status = response.status
                 headers = response.headers
@@ -208,7 +254,7 @@ class Wire:
                 _mark(network_error(self.host, TimeoutError("Timeout"), timeout=self.timeout))
             ) from None
         finally:
-            wd.close()
+            self.watchdogs.active.discard(wd)
 
     async def _read_capped(self, response: aiohttp.ClientResponse) -> bytes:
         out = bytearray()
@@ -227,7 +273,7 @@ class Wire:
         response: aiohttp.ClientResponse,
         rec: RequestRecord,
         tracker: StreamTracker,
-        wd: _Watchdog,
+        wd: _Watch,
         t0: float,
     ) -> None:
         ctype = response.headers.get("content-type", "").lower()
@@ -246,33 +292,36 @@ class Wire:
         try:
             async for piece in content.iter_any():
                 now = _clock()
-                for event in decoder.feed(piece):
-                    data = event.data
+                at = now - t0
+                for data, name in decoder.feed(piece):
                     if data[:1] != b"{":  # not the usual JSON chunk: [DONE], nothing, or junk
                         stripped = data.strip()
                         if stripped == b"[DONE]":
                             tracker.saw_done = tracker.saw_data = True
                             done = True
-                            rec.end = now - t0
+                            rec.end = at
                             break
                         if not stripped:
                             continue  # an empty event is not progress
                     try:
-                        chunk = _decode(data.decode())
+                        text = data.decode()
+                        chunk, end = _raw_decode(text)
+                        if end != len(text) and text[end:].strip():
+                            raise ValueError("extra data")
                     except ValueError:
                         raise tracker.malformed(data.decode("utf-8", "replace")) from None
-                    text = None
-                    if type(chunk) is dict and "error" not in chunk and not event.event:
-                        text = plain_text(chunk)
-                    if text is not None:  # the usual chunk: some answer text and nothing else
-                        has_text = progressed = bool(text)
-                        if has_text:
-                            tracker.saw_data = True  # what tracker.track(TextDelta) does
-                            if parts is not None:
-                                parts.append(text)
+                    # The commonest chunk (answer text and nothing else) is read by plain_text; any
+                    # other goes to chunk_events, the transports' own reading.
+                    text = plain_text(chunk) if type(chunk) is dict and not name else None
+                    if text is not None:
+                        if not text:
+                            continue  # an empty delta (the role chunk): not progress
+                        tracker.saw_data = True  # what tracker.track(TextDelta) does
+                        if parts is not None:
+                            parts.append(text)
                     else:
                         message = stream_error_from(chunk)
-                        if message is None and event.event == b"error":
+                        if message is None and name == b"error":
                             message = server_message(data) or "error"
                         if message is not None:
                             raise tracker.error_event(message)
@@ -298,15 +347,18 @@ class Wire:
                                 has_text = progressed = tracker.saw_data = True
                                 if parts is not None:
                                     parts.append(text)
-                    if progressed:
-                        wd.last = now
-                        rec.end = now - t0
-                    if has_text:
-                        if chunks == 0:
-                            rec.first_token = now - t0
-                        chunks += 1
-                        if times is not None and len(times) < keep:
-                            times.append(now - t0)
+                        if not has_text:
+                            if progressed:
+                                wd.last = now
+                                rec.end = at
+                            continue
+                    wd.last = now  # a chunk with text: progress, and a token's arrival
+                    rec.end = at
+                    if chunks == 0:
+                        rec.first_token = at
+                    chunks += 1
+                    if times is not None and len(times) < keep:
+                        times.append(at)
                 if done:
                     break
         except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError):
@@ -404,11 +456,13 @@ async def _drain(content: aiohttp.StreamReader) -> None:
 
 def plain_text(chunk: dict) -> str | None:
     """The text of the commonest chunk — one choice, index 0, a delta with `content` (and perhaps `role`)
-    but no reasoning, no finish_reason, no usage — or None for any other shape, which chunk_events
-    (the transports' own reading) then reads. Saves its generator and event objects on ~all chunks;
-    tests/test_load_engine.py checks both agree on every shape."""
+    but no reasoning, no finish_reason, no usage, no error — or None for any other shape, which
+    chunk_events then reads. Saves its generator and event objects on nearly every chunk;
+    tests/test_load_engine.py checks that both read every shape alike."""
+    if "error" in chunk or chunk.get("usage"):
+        return None
     choices = chunk.get("choices")
-    if type(choices) is not list or len(choices) != 1 or chunk.get("usage"):
+    if type(choices) is not list or len(choices) != 1:
         return None
     choice = choices[0]
     if type(choice) is not dict or choice.get("finish_reason") or choice.get("index"):
