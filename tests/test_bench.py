@@ -68,6 +68,7 @@ def chat_bodies(server):
 
 @pytest.mark.parametrize("concurrency,requests", [(1, 4), (16, 32)])
 def test_timings_match_what_the_server_was_told(cli, server, concurrency, requests):
+    server.push(Scenario(), Scenario())  # the probe and the calibration, quickly
     server.default = TIMED
     doc, r = bench_json(cli, "-c", str(concurrency), "-n", str(requests))
     assert r.stderr == ""  # not a terminal: no live view, nothing else
@@ -84,14 +85,14 @@ def test_timings_match_what_the_server_was_told(cli, server, concurrency, reques
     assert s["output_throughput"] == pytest.approx(requests * TOKENS / s["duration"])
 
 
-def test_a_sweep_reports_rising_throughput_and_draws_the_table(cli, server):
+def test_a_sweep_reports_rising_throughput_and_draws_the_table(cli, server, tmp_path):
     server.default = Scenario(text="w " * 4, delay_first=0.1, delay_between=0.01)
-    r = bench(cli, "-c", "1,4", "-n", "8")
+    saved = tmp_path / "sweep.json"
+    r = bench(cli, "-c", "1,4", "-n", "8", "--save", str(saved))
     assert r.returncode == 0, r
     assert "stage 1/2: concurrency 1" in r.stdout and "stage 2/2: concurrency 4" in r.stdout
-    assert "sweep" in r.stdout and "\x1b" not in r.stdout
-    doc, _ = bench_json(cli, "-c", "1,4", "-n", "8")
-    one, four = doc["stages"]
+    assert "sweep" in r.stdout and "\x1b" not in r.stdout and r.stderr == ""
+    one, four = json.loads(saved.read_text())["stages"]
     assert four["request_throughput"] > 2.5 * one["request_throughput"]
     assert four["output_throughput"] > 2.5 * one["output_throughput"]
 
@@ -375,14 +376,17 @@ def test_sigterm_is_143_with_the_report(cli, server, home):
 
 
 def test_plot_writes_a_chart_file_or_says_what_is_missing(cli, server, tmp_path, home):
-    pytest.importorskip("matplotlib")
-    for name in ("sweep.html", "one.png"):
-        target = tmp_path / name
-        args = ["-c", "1,2"] if name.endswith("html") else []
-        r = bench(cli, "-n", "3", *args, "--plot", str(target))
-        assert r.returncode == 0, r
-        data = target.read_bytes()
-        assert data.startswith(b"\x89PNG") if name.endswith("png") else b"<svg" in data and b"TTFT" in data
+    from llmcli.render import bench_plot
+
+    page, saved = tmp_path / "sweep.html", tmp_path / "sweep.json"
+    r = bench(cli, "-n", "3", "-c", "1,2", "--plot", str(page), "--save", str(saved))
+    assert r.returncode == 0, r
+    html = page.read_text()
+    assert html.startswith("<!doctype html>") and "<svg" in html and "TTFT" in html
+    assert stat.S_IMODE(page.stat().st_mode) == 0o600
+    doc = json.loads(saved.read_text())
+    png = bench_plot.render(doc, {"TTFT": [1.0, 2.0, 2.5], "E2EL": [3.0, 4.0, 4.5]}, ".png")
+    assert png.startswith(b"\x89PNG")
     code = (
         "import sys, llmcli.render.bench_plot as p, llmcli.__main__ as m\n"
         "p.available = lambda: False\nsys.argv = ['llmcli', *sys.argv[1:]]\nm.main()\n"
@@ -492,7 +496,9 @@ def test_live_panel_on_the_terminal_and_only_the_report_on_stdout(cli, server, h
     for words in (b"bench \xc2\xb7 concurrency 2", b"in flight", b"/6 requests", b"TTFT p50", b"ETA"):
         assert words in seen, words
     assert b"TTFT distribution (ms)" in seen and b"E2EL distribution (ms)" in seen  # the charts, at the end
-    assert seen.rfind(b"\x1b[?25h") > seen.rfind(b"\x1b[?25l") > -1  # the panel hid the cursor, and gave it back
+    assert (
+        seen.rfind(b"\x1b[?25h") > seen.rfind(b"\x1b[?25l") > -1
+    )  # the panel hid the cursor, and gave it back
 
 
 def test_ctrl_c_typed_in_the_terminal_stops_the_live_view_cleanly(cli, server, home):

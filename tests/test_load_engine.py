@@ -480,3 +480,25 @@ def test_connections_the_server_closes_after_each_answer_are_not_errors():
     assert len(srv.requests) == 60  # each went out once: a resend happens only when none got through
     # after a few stale connections the engine stopped reusing them
     assert srv.requests[-1].get("connection") == "close"
+
+
+def test_proxy_from_the_environment_as_the_sync_transport_picks_it(server, monkeypatch):
+    from llmcli.load.wire import env_proxy
+
+    monkeypatch.setenv("HTTP_PROXY", server.root_url)
+    monkeypatch.setenv("NO_PROXY", "localhost,.internal")
+    assert env_proxy("http://api.example/v1") == server.root_url
+    assert env_proxy("http://localhost:8000/v1") is None
+    assert env_proxy("http://gpu.internal/v1") is None
+
+    async def main():
+        records = []
+        config = TransportConfig("http://llmcli-proxy-test.invalid/v1", None, timeout=5)
+        async with Engine(config) as engine:
+            await engine.run(reqs(1), shape=LoadShape(concurrency=1), on_record=records.append)
+        return records
+
+    (rec,) = asyncio.run(main())
+    # The name does not resolve: any HTTP answer came from the proxy (the reference server, which does
+    # not route an absolute-form target and says 404), not a connection error.
+    assert rec.status == 404 and rec.kind == "rejected", rec.error

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .. import __version__
 from ..errors import OutputError, UsageError
 from ..load.types import RequestRecord
-from .metrics import DEFINITIONS, METRICS
+from .metrics import DEFINITIONS
 from .runner import BenchPlan, BenchResult
 
 
@@ -120,16 +120,16 @@ def to_csv(doc: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
-def summary_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """The figures the sweep table and charts use, per stage."""
-    return [
-        {
-            "label": s["label"],
-            "x": s["request_rate"] if doc["load"]["mode"] == "open" else s["max_concurrency"],
-            **{k: s.get(k) for k in s if k.startswith(("median_", "p", "mean_")) or k.endswith("throughput")},
-        }
-        for s in doc["stages"]
-    ]
+def distribution_samples(result: BenchResult) -> dict[str, list[float]]:
+    """TTFT and E2EL of every completed request of the first stage, in ms: what a single stage's charts
+    show."""
+    if not result.stages:
+        return {}
+    done = [r for r in result.stages[0].records if r.ok and not r.warmup]
+    return {
+        "TTFT": [r.ttft * 1000 for r in done if r.ttft is not None],
+        "E2EL": [r.e2el * 1000 for r in done if r.e2el is not None],
+    }
 
 
 # -- files -----------------------------------------------------------------------------------------
@@ -147,35 +147,12 @@ def check_new(path: str, *, force: bool, option: str) -> Path:
     return p
 
 
-def save_document(path: Path, text: str) -> None:
+def save_document(path: Path, data: str | bytes) -> None:
+    """A report file (JSON, PNG, HTML), atomically: 0600 temp file beside it, fsync, rename."""
     from ..core.settings import atomic_write
 
     try:
-        atomic_write(path, text)
-    except OSError as exc:
-        raise OutputError(
-            f"cannot write {path}: {exc.strerror or exc}", hint="check the path and free space"
-        ) from None
-
-
-def save_bytes(path: Path, data: bytes) -> None:
-    """A binary file (a PNG), atomically: 0600 temp file in the same folder, fsync, rename."""
-    import tempfile
-
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=".llmcli-", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        atomic_write(path, data)
     except OSError as exc:
         raise OutputError(
             f"cannot write {path}: {exc.strerror or exc}", hint="check the path and free space"
@@ -240,4 +217,4 @@ def request_line(stage: int, rec: RequestRecord) -> dict[str, Any]:
     }
 
 
-__all__ = ["document", "to_json", "to_csv", "RequestLog", "METRICS", "check_new", "save_document"]
+__all__ = ["document", "to_json", "to_csv", "RequestLog", "check_new", "save_document"]

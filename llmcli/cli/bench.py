@@ -383,19 +383,10 @@ def _table(doc) -> str:
     return text
 
 
-def _samples(result) -> dict[str, list[float]]:
-    if not result.stages:
-        return {}
-    done = [r for r in result.stages[0].records if r.ok and not r.warmup]
-    return {
-        "TTFT": [r.ttft * 1000 for r in done if r.ttft is not None],
-        "E2EL": [r.e2el * 1000 for r in done if r.e2el is not None],
-    }
-
-
 def _charts(doc, result) -> None:
     import shutil
 
+    from ..bench.report import distribution_samples
     from ..render.bench_charts import distribution_charts, sweep_charts
 
     width = shutil.get_terminal_size((100, 24)).columns
@@ -403,7 +394,7 @@ def _charts(doc, result) -> None:
     if len(doc["stages"]) > 1:
         text = sweep_charts(doc, width=width, color=color)
     else:
-        text = distribution_charts(_samples(result), width=width, color=color)
+        text = distribution_charts(distribution_samples(result), width=width, color=color)
     if text:
         try:
             sys.stderr.write(text + "\n")
@@ -413,10 +404,10 @@ def _charts(doc, result) -> None:
 
 
 def _plot(path, doc, result) -> None:
-    from ..bench.report import save_bytes
+    from ..bench.report import distribution_samples, save_document
     from ..render.bench_plot import render
 
-    save_bytes(path, render(doc, _samples(result), path.suffix.lower()))
+    save_document(path, render(doc, distribution_samples(result), path.suffix.lower()))
 
 
 def _check_errors(doc, limit: float, base_url: str) -> None:

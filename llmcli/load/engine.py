@@ -4,6 +4,16 @@
         summary = await engine.run(requests, shape=LoadShape(concurrency=16),
                                    stop=StopWhen(requests=500, warmup=10), on_record=collect)
 
+and the shape batch needs (non-streaming, bodies handed over, the profile's retries, AIMD on 429, a
+tokens-per-minute cap, and on Ctrl-C: stop issuing, give what is in flight 30 s):
+
+    async with Engine(config, EngineOptions(retries=settings.max_retries, keep_body=True,
+                                            chunk_times=0)) as engine:
+        lines = (LoadRequest(body=l["body"], path="chat/completions", tag=l["custom_id"]) for l in jsonl)
+        await engine.run(lines, shape=LoadShape(concurrency=64, adaptive=True, tpm=2_000_000),
+                         on_record=write_output_line)      # rec.status, rec.request_id, rec.body
+        ...                                                # elsewhere: engine.stop(cancel=False, grace=30)
+
 `requests` is any iterable or async iterable of LoadRequest, consumed lazily: an item is taken from it
 only when it is about to be issued, so a million-line file never sits in memory. Each request ends as one
 RequestRecord handed to `on_record` (sync or async) — completed, failed or cancelled — and is then
@@ -13,8 +23,10 @@ How requests are issued (LoadShape): a closed loop keeps N in flight; an open lo
 rate (Poisson or gamma gaps) and, with a concurrency cap, lets a due request wait for a slot *on the
 clock*: latency counts from when it was due, never from when it finally got a slot. Optional caps on
 requests/s and tokens/min (estimated from the body, corrected from the server's usage) apply to both,
-and adaptive mode moves the concurrency (AIMD) on 429s. All the waiting happens in one dispatcher
-coroutine, in order, so requests go out in the order they were due.
+and adaptive mode moves the concurrency (AIMD) on 429s. A closed loop runs N worker coroutines (no task
+per request: at c=1 a hand-over between coroutines is a measurable share of each request); an open
+loop one dispatcher that starts a task per request when it is due. Waits for the caps are taken in turn
+under one lock, so requests go out in the order they were taken from the source.
 
 Retries are transport/retry.py's rules (`retry_wait`): before the first byte only, 408/409/429/5xx and
 connection errors, the server's Retry-After honoured; `EngineOptions.retries` times per request.
@@ -263,9 +275,7 @@ class Engine:
             except BaseException:
                 limiter.release()
                 raise
-            rec = RequestRecord(index=index, tag=req.tag, warmup=warm, due=due)
-            self._launched(warm)
-            await self._one(req, rec, data, cost)
+            await self._one(req, self._launch(index, req, warm, due), data, cost)
 
     async def _dispatch(self, shape: LoadShape, stop: StopWhen) -> None:
         """Open loop: requests become due on the arrival schedule; each runs in its own task."""
@@ -295,13 +305,12 @@ class Engine:
             except BaseException:
                 limiter.release()
                 raise
-            rec = RequestRecord(index=index, tag=req.tag, warmup=warm, due=due)
-            self._launched(warm)
-            task = asyncio.create_task(self._one(req, rec, data, cost))
+            task = asyncio.create_task(self._one(req, self._launch(index, req, warm, due), data, cost))
             self._requests.add(task)
             task.add_done_callback(self._requests.discard)
 
-    def _launched(self, warm: bool) -> None:
+    def _launch(self, index: int, req: LoadRequest, warm: bool, due: float) -> RequestRecord:
+        """Count a request as issued; its record."""
         stats = self.stats
         stats.launched += 1
         if not warm:
@@ -309,6 +318,7 @@ class Engine:
         stats.in_flight += 1
         if stats.in_flight > stats.peak_in_flight:
             stats.peak_in_flight = stats.in_flight
+        return RequestRecord(index=index, tag=req.tag, warmup=warm, due=due)
 
     # -- one request -------------------------------------------------------------------------------
 
