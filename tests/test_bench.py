@@ -537,3 +537,17 @@ def test_real_llama_server_sweep_without_errors_and_with_server_usage(llama_serv
         assert s["total_output_tokens"] == 12 * 24  # ignore_eos honoured: every answer is --output-len long
         assert s["mean_input_tokens"] == pytest.approx(64, rel=0.25)  # calibrated to its tokenizer
         assert s["median_ttft_ms"] > 0 and s["max_concurrent_requests"] == s["max_concurrency"]
+
+
+def test_the_key_appears_in_no_output_and_no_file(cli, server, tmp_path):
+    key = "sk-sentinel-bench-424242"
+    server.require_key = key
+    out, log = tmp_path / "run.json", tmp_path / "req.jsonl"
+    r = bench(
+        cli, "-n", "2", "--debug", "--format", "json", "--save", str(out), "--save-requests", str(log),
+        env={"LLMCLI_API_KEY": key},
+    )  # fmt: skip
+    assert r.returncode == 0, r
+    assert server.chat_requests()[-1].headers["authorization"] == f"Bearer {key}"
+    for text in (r.stdout, r.stderr, out.read_text(), log.read_text()):
+        assert key not in text

@@ -502,3 +502,31 @@ def test_proxy_from_the_environment_as_the_sync_transport_picks_it(server, monke
     # The name does not resolve: any HTTP answer came from the proxy (the reference server, which does
     # not route an absolute-form target and says 404), not a connection error.
     assert rec.status == 404 and rec.kind == "rejected", rec.error
+
+
+def test_the_engine_keeps_nothing_of_a_request_once_its_record_is_handed_over(server):
+    import gc
+    import tracemalloc
+
+    server.default = Scenario(text="a b c d e f g h")
+
+    def after(n):
+        async def main():
+            config = TransportConfig(server.base_url, None, timeout=10)
+            async with Engine(config, EngineOptions(keep_text=True)) as engine:
+                await engine.run(reqs(n), shape=LoadShape(concurrency=8), on_record=lambda rec: None)
+                gc.collect()
+                snap = tracemalloc.take_snapshot().filter_traces(
+                    [tracemalloc.Filter(True, "*/llmcli/load/*")]
+                )
+                return sum(s.size for s in snap.statistics("filename"))
+
+        tracemalloc.start()
+        try:
+            return asyncio.run(main())
+        finally:
+            tracemalloc.stop()
+
+    small, large = after(50), after(500)
+    # ten times the requests, not ten times the memory (keeping the records would hold ~250 kB more)
+    assert large < small + 20_000, (small, large)
