@@ -96,6 +96,7 @@ class BenchResult:
     stages: list[StageResult]
     interrupted_by: int | None = None  # the signal number
     probe: RequestRecord | None = None
+    stale_connections: int = 0  # kept-alive connections the server had closed (resent, not errors)
 
 
 class LiveView(Protocol):
@@ -129,7 +130,7 @@ class Runner:
     def _requests(self) -> Iterator[LoadRequest]:
         template = self.plan.template
         for prompt in self.plan.dataset:
-            yield LoadRequest(body=template.body(prompt), tag=prompt.input_len)
+            yield LoadRequest(body=template.body(prompt))
 
     def _on_signal(self, signum: int) -> None:
         self._signum = signum
@@ -155,6 +156,7 @@ class Runner:
                 finally:
                     if live is not None:
                         live.close()
+                result.stale_connections = engine.stale_connections
         result.interrupted_by = self._signum
         return result
 

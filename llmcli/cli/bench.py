@@ -346,6 +346,8 @@ def _run_and_report(settings, key, plan, *, fmt: str, outputs: dict, error_limit
     doc = document(
         result, plan, base_url=settings.base_url, profile=settings.profile, timeout=settings.timeout
     )
+    if settings.debug:
+        _debug_notes(result)
 
     from ..render.sink import write_out
 
@@ -366,6 +368,19 @@ def _run_and_report(settings, key, plan, *, fmt: str, outputs: dict, error_limit
         raise Interrupted(result.interrupted_by)
     if error_limit is not None:
         _check_errors(doc, error_limit, settings.base_url)
+
+
+def _debug_notes(result) -> None:
+    from .common import warn
+
+    if result.probe is not None:
+        p = result.probe
+        warn(f"debug: probe: HTTP {p.status}, {(p.e2el or 0) * 1000:.1f} ms, {p.prompt_tokens} prompt tokens")
+    if result.stale_connections:
+        warn(
+            f"debug: {result.stale_connections} kept-alive connections had been closed by the server; "
+            "their requests were sent again on new ones (after 3, with Connection: close)"
+        )
 
 
 def _table(doc) -> str:

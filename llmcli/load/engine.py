@@ -113,6 +113,11 @@ class Engine:
     def stopping(self) -> bool:
         return self._stopping
 
+    @property
+    def stale_connections(self) -> int:
+        """Kept-alive connections found closed by the server (their requests were sent again)."""
+        return self._wire.stale if self._wire is not None else 0
+
     # -- running -------------------------------------------------------------------------------
 
     async def run(
