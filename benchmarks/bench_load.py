@@ -3,8 +3,8 @@
     python benchmarks/bench_load.py            # 3 interleaved rounds (~1 min)
     python benchmarks/bench_load.py --rounds 5
 
-The server is benchmarks/_fastserver.py in its own process: raw asyncio, ~20 µs a request, so the client
-is what is measured (FastAPI/uvicorn would be the bottleneck at these rates). Every answer is a role
+The server is tests/refserver_bench.py's lean server in its own process: raw asyncio, ~20 µs a request,
+so the client is what is measured (FastAPI/uvicorn would be the bottleneck at these rates). Every answer is a role
 chunk, 16 content chunks, a finish chunk, a usage chunk and [DONE].
 
 Clients, each in a fresh event loop and a fresh connection pool per run:
@@ -61,6 +61,11 @@ _clock = time.perf_counter
 class Run:
     def __init__(self, n: int, elapsed: float, ttfts: list[float], added: list[float]):
         self.n, self.elapsed, self.ttfts, self.added = n, elapsed, ttfts, added
+        self.cpu = 0.0  # client CPU seconds over the run (time.process_time)
+
+    @property
+    def cpu_us(self) -> float:
+        return self.cpu / self.n * 1e6
 
     @property
     def rps(self) -> float:
@@ -72,9 +77,9 @@ class Run:
 
 
 def start_server(*args: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, os.path.join(HERE, "_fastserver.py"), *args], stdout=subprocess.PIPE, text=True
-    )
+    """tests/refserver_bench.py's lean server, in its own process, the first content chunk stamped."""
+    lean = os.path.join(os.path.dirname(HERE), "tests", "refserver_bench.py")
+    proc = subprocess.Popen([sys.executable, lean, "--stamp", *args], stdout=subprocess.PIPE, text=True)
     return proc, proc.stdout.readline().strip()
 
 
@@ -114,7 +119,7 @@ async def minimal_aiohttp(url: str, conc: int, n: int, stamps: bool = False) -> 
                                 if first is None:
                                     first = now
                                     if stamps:
-                                        added.append(now - float(choices[0]["delta"]["content"]))
+                                        added.append(now - float(choices[0]["delta"]["content"].split()[0]))
                                 times.append(now)
                             if chunk.get("usage"):
                                 usage = chunk["usage"]
@@ -187,6 +192,14 @@ async def engine(url: str, conc: int, n: int, stamps: bool = False) -> Run:
     return Run(n, elapsed, [r.ttft for r in records], added)
 
 
+def timed(coro) -> Run:
+    """Run a client in a fresh event loop, noting the CPU time it used."""
+    cpu = time.process_time()
+    run = asyncio.run(coro)
+    run.cpu = time.process_time() - cpu
+    return run
+
+
 def ms(x: float) -> str:
     return f"{x * 1000:.2f}"
 
@@ -197,7 +210,7 @@ def main() -> int:
     args = parser.parse_args()
 
     proc, url = start_server("--tokens", "16")
-    slow, slow_url = start_server("--tokens", "16", "--ttft-ms", "100")
+    slow, slow_url = start_server("--tokens", "16", "--ttft-ms", "100", "--jitter")
     try:
         asyncio.run(minimal_aiohttp(url, 8, 200))  # warm-up: imports, the server's first connections
         asyncio.run(engine(url, 8, 200))
@@ -208,7 +221,7 @@ def main() -> int:
                 order = ["minimal", "engine"] if (rnd + conc) % 2 == 0 else ["engine", "minimal"]
                 for who in order:
                     fn = minimal_aiohttp if who == "minimal" else engine
-                    table[conc][who].append(asyncio.run(fn(url, conc, COUNT[conc])))
+                    table[conc][who].append(timed(fn(url, conc, COUNT[conc])))
         for conc in CONCURRENCY:
             httpx_runs[conc] = asyncio.run(minimal_httpx(url, conc, 1.5))
         stamped: dict[str, list[float]] = {"minimal": [], "engine": []}
@@ -222,21 +235,24 @@ def main() -> int:
             p.wait()
 
     print(
-        f"load engine vs minimal asyncio loop — {args.rounds} rounds, median; server: _fastserver.py (16 tokens)"
+        f"load engine vs minimal asyncio loop — {args.rounds} rounds, median; server: tests/refserver_bench.py, lean (16 tokens)"
     )
     print()
     print(
-        f"{'concurrency':>11}  {'minimal aiohttp':>15}  {'engine':>10}  {'ratio':>6}  {'goal':>6}  {'httpx loop':>10}"
+        f"{'concurrency':>11}  {'minimal aiohttp':>15}  {'engine':>10}  {'ratio':>6}  {'goal':>6}"
+        f"  {'CPU µs/request: minimal':>23}  {'engine':>6}  {'ratio':>6}  {'httpx loop':>10}"
     )
     ok = True
     for conc in CONCURRENCY:
         base = statistics.median(r.rps for r in table[conc]["minimal"])
         eng = statistics.median(r.rps for r in table[conc]["engine"])
+        cpu_base = statistics.median(r.cpu_us for r in table[conc]["minimal"])
+        cpu_eng = statistics.median(r.cpu_us for r in table[conc]["engine"])
         ratio = eng / base
         ok &= ratio >= 0.9
         print(
-            f"{conc:>11}  {base:>11.0f} r/s  {eng:>6.0f} r/s  {ratio:>5.2f}×  {'≥0.90':>6}  "
-            f"{httpx_runs[conc].rps:>6.0f} r/s"
+            f"{conc:>11}  {base:>11.0f} r/s  {eng:>6.0f} r/s  {ratio:>5.2f}×  {'≥0.90':>6}"
+            f"  {cpu_base:>23.0f}  {cpu_eng:>6.0f}  {cpu_base / cpu_eng:>5.2f}×  {httpx_runs[conc].rps:>6.0f} r/s"
         )
     print()
     base = statistics.median(r.ttft_p50 for r in table[64]["minimal"])
