@@ -69,13 +69,14 @@ _clock = time.perf_counter
 class _Counters:
     """What the issuers share within one run. Reserved before any await, so N workers never overshoot."""
 
-    __slots__ = ("index", "measured", "deadline", "exhausted")
+    __slots__ = ("index", "measured", "deadline", "exhausted", "done")
 
     def __init__(self) -> None:
         self.index = 0
         self.measured = 0
         self.deadline: float | None = None
-        self.exhausted = False
+        self.exhausted = False  # the source has ended
+        self.done = False  # nothing more to issue (the source ended, or the deadline passed)
 
 
 class Engine:
@@ -209,13 +210,13 @@ class Engine:
             async with self._pull_lock:  # an async generator cannot be advanced twice at once
                 return await self._aiter.__anext__()  # type: ignore[union-attr]
         except (StopIteration, StopAsyncIteration):
-            c.exhausted = True
+            c.exhausted = c.done = True
             return None
 
     def _reserve(self, stop: StopWhen) -> tuple[int, bool] | None:
         """The next request's index and whether it is a warm-up one; None once enough were issued."""
         c = self._counters
-        if c.exhausted:
+        if c.done:
             return None
         warm = c.index < stop.warmup
         if not warm and stop.requests is not None and c.measured >= stop.requests:
@@ -268,7 +269,7 @@ class Engine:
             try:
                 due = _clock() - self.t0  # closed loop: latency counts from the moment the slot is ours
                 if self._past_deadline(due, warm, stop):
-                    self._counters.exhausted = True  # nothing more is due: stop every worker
+                    self._counters.done = True  # nothing more is due: stop every worker
                     limiter.release()
                     return
                 req = await self._pull()
