@@ -571,3 +571,18 @@ def test_the_key_appears_in_no_output_and_no_file(cli, server, tmp_path):
     assert server.chat_requests()[-1].headers["authorization"] == f"Bearer {key}"
     for text in (r.stdout, r.stderr, out.read_text(), log.read_text()):
         assert key not in text
+
+
+def test_no_retries_unless_asked_on_the_command_line(cli, server, home):
+    cli("profile", "add", "retrying", "--base-url", server.base_url, "-m", "m")
+    cli("profile", "set", "retrying", "max_retries", "3")
+    server.push(Scenario(), Scenario(), Scenario(status=503))
+    r = cli("bench", "-P", "retrying", "-n", "1", "--format", "json", "--input-len", "8")
+    assert json.loads(r.stdout)["stages"][0]["failed"] == 1  # the profile's retries do not apply
+    server.reset()
+    server.push(Scenario(), Scenario(), Scenario(status=503))
+    r = cli(
+        "bench", "-P", "retrying", "-n", "1", "--format", "json", "--input-len", "8", "--max-retries", "1"
+    )
+    doc = json.loads(r.stdout)
+    assert doc["stages"][0]["completed"] == 1 and doc["load"]["retries"] == 1

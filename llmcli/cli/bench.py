@@ -149,7 +149,14 @@ def bench(
     base_url: o.BaseUrl = None,
     transport: o.Transport = None,
     timeout: o.Timeout = None,
-    max_retries: o.MaxRetries = None,
+    max_retries: Annotated[
+        int | None,
+        typer.Option(
+            "--max-retries",
+            help="Retries before the first byte (connect errors, 408/409/429/5xx) [0 here: errors show].",
+            rich_help_panel=o.CONN,
+        ),
+    ] = None,
     debug: o.Debug = False,
 ) -> None:
     """Measure the server: TTFT, TPOT, ITL, E2EL and throughput under a load you choose."""
