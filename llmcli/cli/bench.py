@@ -175,22 +175,20 @@ def bench(
         raise UsageError("--output-len must be at least 1")
     outputs = _outputs(save, save_requests, plot, force)
 
+    from ..bench.datasets import load_file, synthetic
+    from ..bench.runner import BenchPlan, Stage, stage_label
     from .common import api_key, global_flag, warn
 
+    if dataset is not None:
+        data = load_file(dataset)  # a bad file is found before anything goes to the server
+    else:
+        data = synthetic(input_len, output_len or 128, range_ratio, seed)
     settings = load_settings(model=model)
     key = api_key(settings)
     if global_flag("transport") == "sdk":
         warn("note: bench runs on its own asyncio engine; --transport sdk does not apply")
     retries = global_flag("max_retries")  # only when given: bench shows errors rather than hiding them
     chosen_model = _model(settings, key)
-
-    from ..bench.datasets import load_file, synthetic
-    from ..bench.runner import BenchPlan, Stage, stage_label
-
-    if dataset is not None:
-        data = load_file(dataset)
-    else:
-        data = synthetic(input_len, output_len or 128, range_ratio, seed)
     template = _template(settings, chosen_model, system, temperature, top_p, stop, seed, option)
     template.output_len = output_len if dataset is not None else None
     template.output_len_wins = dataset is not None and output_len is not None
