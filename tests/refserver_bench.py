@@ -220,9 +220,12 @@ class Http(asyncio.Protocol):
             return
         t.write(_HEAD + lean.role)
         delay = lean.ttft * random.uniform(0.5, 1.5) if lean.jitter else lean.ttft
-        asyncio.get_running_loop().call_later(delay, self._next, 0)
+        loop = asyncio.get_running_loop()
+        # Every chunk on an absolute schedule (first + i·itl): a late wake-up delays that chunk only, it
+        # does not push back all the others, so the gaps average exactly what was asked.
+        loop.call_at(loop.time() + delay, self._next, 0, loop.time() + delay)
 
-    def _next(self, i: int) -> None:
+    def _next(self, i: int, first: float) -> None:
         t, lean = self.transport, self.lean
         if t is None or t.is_closing():
             return
@@ -231,7 +234,7 @@ class Http(asyncio.Protocol):
             return
         t.write(lean.first() if i == 0 else lean.token)
         if i + 1 < lean.tokens:
-            asyncio.get_running_loop().call_later(lean.itl, self._next, i + 1)
+            asyncio.get_running_loop().call_at(first + (i + 1) * lean.itl, self._next, i + 1, first)
         else:
             t.write(lean.tail)
 
