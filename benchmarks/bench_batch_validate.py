@@ -82,8 +82,9 @@ def run(code: str, path: Path) -> tuple[float, int, int]:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="10000,1000000")
+    parser.add_argument("--smoke", action="store_true", help="one small file, measures nothing (tests)")
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [2000] if args.smoke else [int(s) for s in args.sizes.split(",")]
     print(
         f"{'lines':>10} {'file MB':>8} {'baseline lines/s':>17} {'llmcli lines/s':>15} {'ratio':>6} {'baseline RSS MB':>16} {'llmcli RSS MB':>14}"
     )

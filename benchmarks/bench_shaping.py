@@ -57,12 +57,13 @@ def fresh(code: str, runs: int) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--smoke", action="store_true", help="one quick run that measures nothing (tests)")
     args = parser.parse_args()
-    runs = args.runs
+    runs = 1 if args.smoke else args.runs
     png_head = b"\x89PNG\r\n\x1a\n"
     with tempfile.TemporaryDirectory() as tmp:
         print(f"{'case':<44} {'llmcli ms':>10} {'baseline ms':>12}")
-        for size_mib in (1, 10):
+        for size_mib in (1,) if args.smoke else (1, 10):
             n = size_mib * 1024 * 1024
             image = Path(tmp) / f"i{size_mib}.png"
             image.write_bytes(png_head + os.urandom(n - len(png_head)))

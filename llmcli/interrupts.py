@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -176,6 +176,46 @@ def interruptible_iter(items: Iterable[T]) -> Iterator[T]:
         finally:
             state.shielded = saved
         yield item
+
+
+@contextmanager
+def asyncio_signals(loop, on_first: Callable[[int], None]) -> Iterator[None]:
+    """The asyncio counterpart of a shielded turn, for an event loop that runs many requests (bench).
+
+    Inside, SIGINT and SIGTERM never raise into the loop: the first is recorded (`received()`,
+    `exit_code()`) and `on_first(signum)` runs as a loop callback — stop issuing, cancel what is in
+    flight — so the caller can still report what completed. A second one ends the process at once,
+    as everywhere else. A signal that came before the loop started (while shielded) counts as the first.
+    The handlers in place before are put back afterwards (asyncio would leave the defaults).
+    """
+    previous: dict[int, object] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            prev = signal.getsignal(sig)
+            if prev is signal.SIG_IGN:
+                continue
+            loop.add_signal_handler(sig, _async_signal, sig, on_first)
+            previous[sig] = prev
+        except (ValueError, OSError, RuntimeError, NotImplementedError):  # not the main thread, Windows
+            pass
+    try:
+        if _state.received is not None:
+            loop.call_soon(on_first, _state.received)
+        yield
+    finally:
+        for sig, prev in previous.items():
+            try:
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, prev)  # type: ignore[arg-type]
+            except (ValueError, OSError, RuntimeError):
+                pass
+
+
+def _async_signal(signum: int, on_first: Callable[[int], None]) -> None:
+    if _state.received is not None:
+        _exit_now(signum)
+    _state.received = signum
+    on_first(signum)
 
 
 def hold() -> None:

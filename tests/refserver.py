@@ -124,6 +124,7 @@ class RecordedRequest:
     body: Any
     raw_body: bytes
     query: str = ""
+    received: float = field(default_factory=time.monotonic)  # arrival, for load tests (CLOCK_MONOTONIC)
 
 
 class _AbortConnection(Exception):
@@ -484,7 +485,9 @@ class RefServer:
     def start(self) -> RefServer:
         if self._thread is not None:
             raise RuntimeError("RefServer already started")
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio then sets TCP_NODELAY on every accepted connection, as a real
+        # server does; without it Nagle holds each small SSE write for the client's delayed ACK (~40 ms).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self.port or 0))
         sock.listen(128)

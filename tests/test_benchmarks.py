@@ -17,10 +17,13 @@ SCRIPTS = sorted(p.name for p in BENCHMARKS.glob("*.py") if not p.name.startswit
 
 # What each script prints when it ran through (every script must be listed: a new one gets --smoke).
 FINISHED = {
+    "bench_batch_validate.py": "llmcli RSS MB",
     "bench_cli.py": "all runs produced exactly the expected output.",
     "bench_import.py": "llmcli ask --transport sdk",
+    "bench_load.py": "throughput goal:",
     "bench_monitor.py": "parse one scrape",
     "bench_render.py": "2. end to end",
+    "bench_shaping.py": "import llmcli.cli.app, fresh",
     "profile_stream.py": "max_queue_depth",
 }
 

@@ -28,7 +28,18 @@ def test_debug_shows_the_traceback(home):
     assert "sk-sentinel-key-000111" not in r.stderr
 
 
-HEAVY = ["openai", "httpx2", "keyring", "prompt_toolkit", "rich.markdown", "rich.live", "sqlite3"]
+HEAVY = [
+    "openai",
+    "httpx2",
+    "keyring",
+    "prompt_toolkit",
+    "rich.markdown",
+    "rich.live",
+    "sqlite3",
+    "aiohttp",
+    "plotext",
+    "matplotlib",
+]
 
 
 def loaded_after(code: str, home) -> set[str]:

@@ -19,6 +19,7 @@ from . import options as o
 from . import profile as profile_cmd
 from . import template as template_cmd
 from .ask import ask
+from .bench import bench
 from .chat import chat
 from .complete import complete
 from .completion import _install, _show, completion
@@ -87,6 +88,7 @@ app.command(help="Continue a text with a base model (POST /completions).")(compl
 app.command(help="Embed texts (POST /embeddings): vectors as JSON, JSONL, CSV or .npy.")(embed)
 app.command(help="Print (or --install) the shell completion script for bash, zsh or fish.")(completion)
 app.add_typer(cache_cmd.app, name="cache")
+app.command(help="Measure the server: TTFT, TPOT, ITL, E2EL and throughput under load.")(bench)
 app.add_typer(auth_cmd.app, name="auth")
 app.add_typer(profile_cmd.app, name="profile")
 app.add_typer(config_cmd.app, name="config")

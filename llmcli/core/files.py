@@ -71,11 +71,11 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
-def atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str | bytes) -> None:
     """Write via a 0600 temp file in the same folder, fsync, then os.replace: never a torn file."""
     ensure_private_dir(path.parent)
     with AtomicOutput(path, force=True) as fh:
-        fh.write(text.encode("utf-8"))
+        fh.write(text.encode("utf-8") if isinstance(text, str) else text)
 
 
 # --- output files: whole or absent, never over an existing file without --force ---------------------

@@ -82,6 +82,28 @@ def backoff(attempt: int) -> float:
     return ceiling * (0.5 + random.random() / 2)
 
 
+def retry_wait(r: Retryable, attempt: int, max_retries: int) -> float:
+    """How long to wait before attempt `attempt + 1`; raises the final error when there is none to make.
+
+    The one decision both the sync transports and the asyncio load engine take: out of tries, or the
+    server asks for a wait longer than MAX_WAIT → the final error; otherwise the server's wait, else
+    backoff with jitter.
+    """
+    wait = r.retry_after
+    if wait is not None and wait > MAX_WAIT:
+        err = r.final
+        raise RateLimited(
+            f"{err.message}; the server asks to wait {_duration(wait)}, longer than llmcli waits ({MAX_WAIT:.0f} s)",
+            host=err.host,
+            status=err.status,
+            server_message=err.server_message,
+            hint=f"try again in {_duration(wait)}",
+        ) from None
+    if attempt >= max_retries:
+        raise r.final from None
+    return backoff(attempt) if wait is None else wait
+
+
 def call_with_retries(
     attempt_fn: Callable[[], T],
     *,
@@ -94,20 +116,7 @@ def call_with_retries(
         try:
             return attempt_fn()
         except Retryable as r:
-            wait = r.retry_after
-            if wait is not None and wait > MAX_WAIT:
-                err = r.final
-                raise RateLimited(
-                    f"{err.message}; the server asks to wait {_duration(wait)}, longer than llmcli waits ({MAX_WAIT:.0f} s)",
-                    host=err.host,
-                    status=err.status,
-                    server_message=err.server_message,
-                    hint=f"try again in {_duration(wait)}",
-                ) from None
-            if attempt >= max_retries:
-                raise r.final from None
-            if wait is None:
-                wait = backoff(attempt)
+            wait = retry_wait(r, attempt, max_retries)
             attempt += 1
             if notify is not None:
                 notify(f"{r.final.message}; retrying in {wait:.1f} s ({attempt}/{max_retries})")
@@ -121,6 +130,7 @@ def stderr_notify(message: str) -> None:
 __all__ = [
     "Retryable",
     "call_with_retries",
+    "retry_wait",
     "retry_after_seconds",
     "should_retry",
     "backoff",
