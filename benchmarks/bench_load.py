@@ -246,7 +246,9 @@ def main() -> int:
         for rnd in range(args.rounds):
             for who in ["minimal", "engine"] if rnd % 2 == 0 else ["engine", "minimal"]:
                 fn = minimal_aiohttp if who == "minimal" else engine
-                stamped[who].extend(asyncio.run(fn(slow_url, 64, max(64, int(2000 * scale)), stamps=True)).added)
+                stamped[who].extend(
+                    asyncio.run(fn(slow_url, 64, max(64, int(2000 * scale)), stamps=True)).added
+                )
     finally:
         for p in (proc, slow):
             p.terminate()
