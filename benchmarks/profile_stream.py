@@ -73,15 +73,17 @@ def child_queue(argv: list[str]) -> int:
 
     import llmcli.transport.watchdog as watchdog
 
-    queues: list[queue.SimpleQueue] = []
+    queues: list[queue.Queue] = []
 
-    def make_queue() -> queue.SimpleQueue:
-        q: queue.SimpleQueue = queue.SimpleQueue()
+    def make_queue(*args: object, **kw: object) -> queue.Queue:
+        q: queue.Queue = queue.Queue(*args, **kw)
         queues.append(q)
         return q
 
-    # Only this process's view of the watchdog module: its `queue.SimpleQueue` records the queue it makes.
-    watchdog.queue = types.SimpleNamespace(SimpleQueue=make_queue, Empty=queue.Empty)  # type: ignore[assignment]
+    # Only this process's view of the watchdog module: its `queue.Queue` records the queue it makes.
+    watchdog.queue = types.SimpleNamespace(  # type: ignore[assignment]
+        Queue=make_queue, SimpleQueue=queue.SimpleQueue, Empty=queue.Empty, Full=queue.Full
+    )
     depth = [0]
     stop = threading.Event()
 
