@@ -73,16 +73,22 @@ def child_queue(argv: list[str]) -> int:
 
     import llmcli.transport.watchdog as watchdog
 
-    queues: list[queue.Queue] = []
+    queues: list = []
 
-    def make_queue(*args: object, **kw: object) -> queue.Queue:
-        q: queue.Queue = queue.Queue(*args, **kw)
-        queues.append(q)
-        return q
+    def recording(cls: type) -> object:
+        def make(*args: object, **kw: object) -> object:
+            q = cls(*args, **kw)
+            queues.append(q)
+            return q
 
-    # Only this process's view of the watchdog module: its `queue.Queue` records the queue it makes.
+        return make
+
+    # Only this process's view of the watchdog module: the queues it makes are recorded.
     watchdog.queue = types.SimpleNamespace(  # type: ignore[assignment]
-        Queue=make_queue, SimpleQueue=queue.SimpleQueue, Empty=queue.Empty, Full=queue.Full
+        Queue=recording(queue.Queue),
+        SimpleQueue=recording(queue.SimpleQueue),
+        Empty=queue.Empty,
+        Full=queue.Full,
     )
     depth = [0]
     stop = threading.Event()

@@ -28,6 +28,7 @@ from .watchdog import BytePump, watched
 from .wire import (
     StreamTracker,
     chunk_events,
+    json_loads,
     model_infos,
     parse_json_chunk,
     result_events,
@@ -140,6 +141,7 @@ class HttpTransport:
         # here, with no per-line or per-event generators between the socket and the caller.
         decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
         parser = SSEParser()
+        loads = json_loads()
         progress = pump.progress
         track = tracker.track
         try:
@@ -151,7 +153,10 @@ class HttpTransport:
                     if stripped == "[DONE]":
                         tracker.saw_done = tracker.saw_data = True
                         break
-                    chunk = parse_json_chunk(data, tracker)
+                    try:
+                        chunk = loads(data)
+                    except ValueError:
+                        chunk = parse_json_chunk(data, tracker)  # raises: not JSON
                     message = stream_error_from(chunk)
                     if message is None and kind == "error":
                         message = server_message(data) or "error"
