@@ -16,9 +16,9 @@ import socket
 import threading
 
 import pytest
+from httpx_sse._decoders import SSEDecoder, SSELineDecoder
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
-from httpx_sse._decoders import SSEDecoder, SSELineDecoder
 
 from llmcli.core.types import ChatRequest, Finished, Message, TextDelta
 from llmcli.errors import IncompleteAnswer
@@ -291,7 +291,7 @@ def test_odd_framing_end_to_end_gives_the_exact_text(kind: str, step: int) -> No
         f"{empty_event}"
         f"data: {_chunk(None, 'stop')}\n\n"
         "data: [DONE]\n\n"
-    ).encode("utf-8")
+    ).encode()
     url, thread = _serve_once(body, step)
     events = _stream_events(url, kind)
     thread.join(5)

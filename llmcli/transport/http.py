@@ -8,13 +8,14 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
+import httpx  # without its command-line client: see transport/__init__.py
 
 from .. import __version__
 from ..core.types import ChatEvent, ChatRequest, ChatResult, ModelInfo
 from ..errors import IncompleteAnswer
 from .base import TransportConfig, endpoint
 from .retry import Retryable, call_with_retries, retry_after_seconds, stderr_notify
+from .sse import SSEParser
 from .status import (
     RETRYABLE_STATUS,
     error_for_status,
@@ -23,7 +24,6 @@ from .status import (
     not_json,
     server_message,
 )
-from .sse import SSEParser
 from .watchdog import BytePump, watched
 from .wire import (
     StreamTracker,
