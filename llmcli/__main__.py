@@ -80,6 +80,11 @@ def run(argv: list[str]) -> int:
 
         state = RunState()
         command = get_command(app)
+        instruction = os.environ.get("_LLMCLI_COMPLETE")
+        if instruction:  # the shell asks for completions (cli/completion.py): answer, run nothing
+            from .cli.completion import respond
+
+            return respond(command, instruction)
         rv = command.main(args=argv, prog_name="llmcli", standalone_mode=False, obj=state)
         return rv if isinstance(rv, int) else 0
     except OutputClosed:

@@ -16,7 +16,18 @@ from typing import Any
 
 from . import interrupts
 from .core.settings import Settings
-from .core.types import ChatEvent, ChatRequest, Finished, ModelSeen, ReasoningDelta, TextDelta, Usage
+from .core.types import (
+    ChatEvent,
+    ChatRequest,
+    ChatResult,
+    CompletionRequest,
+    Finished,
+    Logprobs,
+    ModelSeen,
+    ReasoningDelta,
+    TextDelta,
+    Usage,
+)
 from .errors import IncompleteAnswer, Interrupted, LlmcliError, OutputClosed, OutputError
 from .render.sink import Sink
 from .transport.base import Transport
@@ -49,6 +60,8 @@ class Outcome:
     timing: Timing = field(default_factory=Timing)
     status: str = COMPLETE
     error: LlmcliError | None = None
+    logprobs: list[Any] = field(default_factory=list)  # as the server sent them, piece by piece
+    cached: bool = False  # replayed from the response cache (docs/cache.md), not asked of the server
 
     @property
     def ok(self) -> bool:
@@ -62,7 +75,7 @@ def estimate_tokens(text: str) -> int:
 
 def run_exchange(
     transport: Transport,
-    request: ChatRequest,
+    request: ChatRequest | CompletionRequest,
     sink: Sink,
     *,
     prompt: str,
@@ -70,10 +83,13 @@ def run_exchange(
     settings: Settings,
     recorder: Any = None,
     stream: bool = True,
+    cache: Any = None,
 ) -> Outcome:
     """The user's turn is kept before the request is sent, and the answer as it ended right after the
     turn, before anything else can interrupt. `recorder` is a store.recorder.Recorder, or None when
-    nothing is saved; a history problem is a warning there, never a failed answer."""
+    nothing is saved; a history problem is a warning there, never a failed answer. `cache` is a
+    store.cache.ResponseCache (or None): a hit is replayed through the same sink instead of sending
+    the request, and only a complete answer is stored."""
     if recorder is not None:
         recorder.start(
             prompt,
@@ -82,11 +98,76 @@ def run_exchange(
             base_url=settings.base_url,
             model=request.model,
             params={**request.params, **request.extra},
+            kind="completion" if isinstance(request, CompletionRequest) else "chat",
         )
-    outcome = run_turn(transport, request, sink, stream=stream)
+    key = cache.key_for(request) if cache is not None else None
+    hit = cache.get(key) if key is not None else None
+    if hit is not None:
+        outcome = run_turn(Replay(hit, transport_host(transport)), request, sink, stream=stream)
+        outcome.cached = True
+    else:
+        outcome = run_turn(transport, request, sink, stream=stream)
+        if key is not None and cacheable(outcome):
+            cache.put(key, cache_value(outcome))
     if recorder is not None:
         recorder.finish(outcome)
     return outcome
+
+
+def cache_value(outcome: Outcome) -> dict[str, Any]:
+    """What the response cache keeps of an answer (Replay gives it back)."""
+    from .transport.wire import merge_logprobs
+
+    usage = outcome.usage.to_dict() if outcome.usage is not None and not outcome.usage_estimated else None
+    return {
+        "content": outcome.content,
+        "reasoning": outcome.reasoning,
+        "finish_reason": outcome.finish_reason,
+        "model": outcome.model,
+        "usage": usage,
+        "logprobs": merge_logprobs(outcome.logprobs),
+    }
+
+
+class Replay:
+    """A cached answer in the shape of a transport, so that it goes through the same turn and sink."""
+
+    def __init__(self, value: dict[str, Any], host: str):
+        usage = value.get("usage")
+        self.host = host
+        self._result = ChatResult(
+            content=value.get("content") or "",
+            reasoning=value.get("reasoning") or "",
+            finish_reason=value.get("finish_reason"),
+            usage=Usage(**usage) if isinstance(usage, dict) else None,
+            model=value.get("model"),
+            logprobs=value.get("logprobs"),
+        )
+
+    def _events(self, request: Any) -> Iterator[ChatEvent]:
+        from .transport.wire import result_events
+
+        return result_events(self._result)
+
+    stream_chat = stream_text = _events
+
+    def complete(self, request: Any) -> ChatResult:
+        return self._result
+
+    complete_text = complete
+
+    def close(self) -> None:
+        pass
+
+
+def cacheable(outcome: Outcome) -> bool:
+    """Only a whole, proper answer is kept: never a partial, interrupted, cut, filtered or `length` one."""
+    return (
+        outcome.ok
+        and outcome.status == COMPLETE
+        and bool(outcome.content)
+        and outcome.finish_reason in (None, "stop", "eos", "end_turn")
+    )
 
 
 def stats_line(outcome: Outcome) -> str:
@@ -103,12 +184,14 @@ def stats_line(outcome: Outcome) -> str:
     else:
         guess = estimate_tokens(outcome.content + outcome.reasoning)
         parts.append(f"~{guess} completion tokens (estimated: the server sent no usage)")
+    if outcome.cached:
+        parts.append("cached (no request sent)")
     return "stats: " + " · ".join(parts)
 
 
 def run_turn(
     transport: Transport,
-    request: ChatRequest,
+    request: ChatRequest | CompletionRequest,
     sink: Sink,
     *,
     stream: bool = True,
@@ -131,7 +214,7 @@ def run_turn(
 
 def _exchange(
     transport: Transport,
-    request: ChatRequest,
+    request: ChatRequest | CompletionRequest,
     sink: Sink,
     *,
     stream: bool,
@@ -147,14 +230,16 @@ def _exchange(
     try:
         sink.start()
         events: Iterator[ChatEvent]
+        text = isinstance(request, CompletionRequest)  # legacy /completions: the same events
         if stream:
             with interrupts.interruptible():
-                events = transport.stream_chat(request)
+                events = transport.stream_text(request) if text else transport.stream_chat(request)
         else:
             from .transport.wire import result_events
 
             with interrupts.interruptible():
-                events = result_events(transport.complete(request))
+                whole = transport.complete_text(request) if text else transport.complete(request)
+                events = result_events(whole)
         try:
             # Connecting, retry waits and waiting for the next piece are interruptible; the sink is not.
             for event in interrupts.interruptible_iter(events):
@@ -179,6 +264,8 @@ def _exchange(
                         out.model = event.model
                 elif isinstance(event, ModelSeen):
                     out.model = event.model
+                elif isinstance(event, Logprobs):
+                    out.logprobs.append(event.data)
         finally:
             close = getattr(events, "close", None)
             if close is not None:

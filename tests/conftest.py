@@ -13,6 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+import refserver_calls  # noqa: E402,F401  (registers /completions and /embeddings on the reference server)
 from llama import _llama_servers, llama_server  # noqa: E402,F401  (the real llama.cpp server fixtures)
 from refserver import RefServer  # noqa: E402
 

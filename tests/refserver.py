@@ -43,8 +43,13 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
+from refserver_monitor import install as install_monitor
 
-__all__ = ["RecordedRequest", "RefServer", "Scenario", "DEFAULT_MODELS", "split_words"]
+__all__ = ["RecordedRequest", "RefServer", "Scenario", "DEFAULT_MODELS", "EXTRA_ENDPOINTS", "split_words"]
+
+# More POST endpoints, registered by other test modules (tests/refserver_calls.py): path suffix →
+# handler(server, scenario, extra_headers, body, body_ok) -> Response. Checked after chat completions.
+EXTRA_ENDPOINTS: dict[str, Any] = {}
 
 _WORD_RE = re.compile(r"\S+\s*|\s+")
 _PREBUILT_WRITE = 64 * 1024
@@ -436,16 +441,18 @@ class RefServer:
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self.scheme = "http"  # "https" with uvicorn_options' ssl_certfile/ssl_keyfile (tests/test_network.py)
+        self.uvicorn_options: dict[str, Any] = {}
         self.app = self._build_app()
 
     # ---- public API ---------------------------------------------------
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.scheme}://127.0.0.1:{self.port}/v1"
 
     @property
     def root_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def push(self, *scenarios: Scenario) -> None:
         with self._lock:
@@ -458,6 +465,7 @@ class RefServer:
             self.require_key = None
             self.default = Scenario()
             self.models = copy.deepcopy(DEFAULT_MODELS)
+        self.monitor.reset()
 
     def chat_requests(self) -> list[RecordedRequest]:
         with self._lock:
@@ -486,6 +494,8 @@ class RefServer:
             loop="asyncio",
             ws="none",
             timeout_graceful_shutdown=0.5,
+            server_header=False,  # refserver_monitor sets it (a switch)
+            **self.uvicorn_options,
         )
         server = uvicorn.Server(config)
         self._server = server
@@ -537,6 +547,7 @@ class RefServer:
 
     def _build_app(self) -> FastAPI:
         app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
+        install_monitor(app, self)  # /health, /metrics, /props, ... (tests/refserver_monitor.py)
         methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
         @app.api_route("/{full_path:path}", methods=methods)
@@ -594,6 +605,9 @@ class RefServer:
 
         if is_chat and method == "POST":
             return self._chat(sc, extra, body, body_ok)
+        for suffix, handler in EXTRA_ENDPOINTS.items():
+            if method == "POST" and path.endswith(suffix):
+                return handler(self, sc, extra, body, body_ok)
         if is_models and method == "GET":
             return self._json(
                 200, {"object": "list", "data": copy.deepcopy(self.models)}, extra, sc.content_type

@@ -647,14 +647,15 @@ def test_arbitrary_prefixes_and_unknown_paths(client, server):
     assert r.status_code == 200
     r = client.get(server.root_url + "/api/x/models")
     assert r.status_code == 200 and r.json()["object"] == "list"
-    r = client.post(server.root_url + "/v1/completions", json={"model": "m", "prompt": "x"})
+    # (/completions and /embeddings are served: tests/refserver_calls.py)
+    r = client.post(server.root_url + "/v1/no-such-endpoint", json={"model": "m", "prompt": "x"})
     assert r.status_code == 404
     assert r.json()["error"]["type"] == "invalid_request_error"
     assert [q.path for q in server.requests] == [
         "/openai/v1/chat/completions",
         "/chat/completions",
         "/api/x/models",
-        "/v1/completions",
+        "/v1/no-such-endpoint",
     ]
     assert len(server.chat_requests()) == 2
 

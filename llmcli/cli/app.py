@@ -8,13 +8,19 @@ import typer
 
 from .. import __version__
 from . import auth as auth_cmd
+from . import cache as cache_cmd
 from . import config as config_cmd
+from . import health as health_cmd
 from . import history as history_cmd
 from . import options as o
 from . import profile as profile_cmd
 from .ask import ask
 from .chat import chat
+from .complete import complete
+from .completion import _install, _show, completion
+from .embed import embed
 from .models import models
+from .top import top
 
 app = typer.Typer(
     name="llmcli",
@@ -27,8 +33,8 @@ app = typer.Typer(
 )
 
 
-def _version(value: bool) -> None:
-    if value:
+def _version(ctx: typer.Context, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
         print(f"llmcli {__version__}")
         raise typer.Exit(0)
 
@@ -45,6 +51,24 @@ def root(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
+    install_completion: Annotated[
+        bool,
+        typer.Option(
+            "--install-completion",
+            help="Install shell completion (bash, zsh, fish).",
+            callback=_install,
+            is_eager=True,
+        ),
+    ] = False,
+    show_completion: Annotated[
+        bool,
+        typer.Option(
+            "--show-completion", help="Print the shell completion script.", callback=_show, is_eager=True
+        ),
+    ] = False,
 ) -> None:
     """A command-line client for OpenAI-compatible LLM servers."""
 
@@ -52,6 +76,12 @@ def root(
 app.command(help="Ask one question; the answer streams to stdout.")(ask)
 app.command(help="List the server's models (GET /models).")(models)
 app.command(help="Chat in a REPL; each turn sends the whole conversation and is saved.")(chat)
+app.command(cls=health_cmd.Command, help="Check that the server is up and working.")(health_cmd.health)
+app.command(help="Show the server's load live from its Prometheus metrics.")(top)
+app.command(help="Continue a text with a base model (POST /completions).")(complete)
+app.command(help="Embed texts (POST /embeddings): vectors as JSON, JSONL, CSV or .npy.")(embed)
+app.command(help="Print (or --install) the shell completion script for bash, zsh or fish.")(completion)
+app.add_typer(cache_cmd.app, name="cache")
 app.add_typer(auth_cmd.app, name="auth")
 app.add_typer(profile_cmd.app, name="profile")
 app.add_typer(config_cmd.app, name="config")

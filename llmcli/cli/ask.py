@@ -17,8 +17,9 @@ from .common import load_settings, warn
 from .context import exchange_context
 
 
-def read_prompt(args: list[str], stdin=None) -> str:
-    """Arguments joined by spaces; stdin (when not a terminal) after a blank line; `-` = stdin alone."""
+def read_prompt(args: list[str], stdin=None, *, command: str = "ask") -> str:
+    """Arguments joined by spaces; stdin (when not a terminal) after a blank line; `-` = stdin alone.
+    (`llmcli complete` reads its prompt the same way; `command` names it in the hints.)"""
     stdin = sys.stdin if stdin is None else stdin
     only_stdin = args == ["-"]
     text = "" if only_stdin else " ".join(args)
@@ -26,7 +27,7 @@ def read_prompt(args: list[str], stdin=None) -> str:
     if only_stdin and not piped:
         raise UsageError(
             "`-` reads the prompt from stdin, but stdin is a terminal",
-            hint="pipe text in: echo hi | llmcli ask -",
+            hint=f"pipe text in: echo hi | llmcli {command} -",
         )
     if piped:
         data = stdin.buffer.read() if hasattr(stdin, "buffer") else stdin.read()
@@ -44,10 +45,10 @@ def read_prompt(args: list[str], stdin=None) -> str:
     if not args and not piped:
         raise UsageError(
             "no prompt",
-            hint='llmcli ask "your question", or pipe text in: cat file | llmcli ask "summarise:"',
+            hint=f'llmcli {command} "your question", or pipe text in: cat file | llmcli {command} "summarise:"',
         )
     if not text.strip():
-        raise UsageError("the prompt is empty", hint='give a prompt: llmcli ask "your question"')
+        raise UsageError("the prompt is empty", hint=f'give a prompt: llmcli {command} "your question"')
     return text
 
 
@@ -101,15 +102,29 @@ def ask(
     continue_: h.Continue = False,
     conversation: h.ConversationRef = None,
     no_save: h.NoSave = False,
+    show_request: o.ShowRequest = None,
+    cache: o.Cache = None,
+    cache_any: o.CacheAny = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """Ask one question; the answer streams to stdout."""
     if fmt not in ("text", "json"):
         raise UsageError(f"--format must be text or json, not {fmt!r}")
     if plain and markdown:
         raise UsageError("--plain and --markdown exclude each other", hint="give one of them")
+    show = o.show_form(show_request)
     text = read_prompt(prompt or [])
-    settings = load_settings(model=model)
-    with exchange_context(settings, no_save=no_save, continue_=continue_, conversation=conversation) as ctx:
+    settings = load_settings(model=model, cache=cache)
+    with exchange_context(
+        settings,
+        no_save=no_save,
+        continue_=continue_,
+        conversation=conversation,
+        showing=show is not None,
+        cache_any=cache_any,
+    ) as ctx:
         messages, system_prompt = compose_messages(
             text, system=system, default_system=settings.system, earlier=ctx.earlier
         )
@@ -124,6 +139,11 @@ def ask(
             seed=seed,
             options=option,
         )
+        if show is not None:  # the point where the request would be sent: print it instead
+            from ..show import show_request as print_request
+
+            print_request(ctx.config, request, show, stream=not no_stream)
+            return
         from ..render.choose import choose_sink
         from ..turn import run_exchange
 
@@ -137,6 +157,7 @@ def ask(
             settings=settings,
             recorder=ctx.recorder,
             stream=not no_stream,
+            cache=ctx.cache,
         )
     _report(
         outcome,
@@ -159,6 +180,7 @@ def _report(outcome, *, fmt: str, stats: bool, requested_max, conversation_id: s
             "usage": outcome.usage.to_dict() if outcome.usage else None,
             "timing": outcome.timing.to_dict(),
             "conversation_id": conversation_id,
+            "cached": outcome.cached,
         }
         if not outcome.ok:
             doc["status"] = outcome.status

@@ -125,6 +125,9 @@ def login(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """Store a profile's key in the OS keyring (read from a hidden prompt, or from stdin in a pipe)."""
     from .. import keystore
@@ -181,6 +184,9 @@ def logout(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """Remove a profile's key from the OS keyring (no key stored: says so, exit 0)."""
     from .. import keystore
@@ -209,6 +215,9 @@ def status(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """Where each profile's key comes from, masked; exit 0 when every profile asked has a key."""
     if given_options().get("profile") and all_:

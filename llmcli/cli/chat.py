@@ -55,12 +55,19 @@ def chat(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    cache: o.Cache = None,
+    cache_any: o.CacheAny = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> int:
     """Chat in a REPL: each turn sends the whole conversation; every turn is saved to history."""
     if plain and markdown:
         raise UsageError("--plain and --markdown exclude each other", hint="give one of them")
-    settings = load_settings(model=model)
-    with exchange_context(settings, no_save=no_save, continue_=continue_, conversation=conversation) as ctx:
+    settings = load_settings(model=model, cache=cache)
+    with exchange_context(
+        settings, no_save=no_save, continue_=continue_, conversation=conversation, cache_any=cache_any
+    ) as ctx:
         rec, earlier, client, chosen = ctx.recorder, ctx.earlier, ctx.client, ctx.model
         # The request options given here hold for every turn; /set changes them later.
         template = build_request(
@@ -88,6 +95,8 @@ def chat(
             params=template.params,
             extra=template.extra,
             stream=not no_stream,
+            cache=ctx.cache,
+            config=ctx.config,
         )
         turns = earlier_turns(earlier)
         for user, answer in zip(turns[0::2], turns[1::2], strict=False):

@@ -49,10 +49,14 @@ def given_options(ctx: Any = None) -> dict[str, Any]:
     return found
 
 
-def load_settings(*, profile: str | None = None, model: str | None = None) -> Settings:
+def load_settings(
+    *, profile: str | None = None, model: str | None = None, cache: bool | None = None
+) -> Settings:
     """Settings for the running command: the connection options come from the command line (see
-    `given_options`); `profile` is given only to resolve a profile other than the flag's."""
+    `given_options`); `profile` is given only to resolve a profile other than the flag's; `cache` is
+    --cache (True) / --no-cache (False) where a command has them."""
     given = given_options()
+    ca_bundle = given.get("ca_bundle")
     flags = Flags(
         profile=profile or given.get("profile"),
         base_url=given.get("base_url"),
@@ -61,6 +65,10 @@ def load_settings(*, profile: str | None = None, model: str | None = None) -> Se
         timeout=given.get("timeout"),
         max_retries=given.get("max_retries"),
         debug=bool(given.get("debug", False)),
+        ca_bundle=str(ca_bundle) if ca_bundle is not None else None,
+        insecure=bool(given.get("insecure", False)),
+        proxy=given.get("proxy"),
+        cache=cache,
     )
     return resolve(flags, os.environ, load_config(paths().config_file))
 
@@ -104,14 +112,48 @@ def api_key(settings: Settings, *, quiet: bool = False) -> ResolvedKey:
     return resolved
 
 
-def make_transport(settings: Settings, key: ResolvedKey) -> Transport:
-    config = TransportConfig(
+def transport_config(settings: Settings, key: ResolvedKey) -> TransportConfig:
+    """What a transport is built from; `--show-request` renders requests from the same config."""
+    return TransportConfig(
         base_url=settings.base_url,
         api_key=key.key,
         timeout=settings.timeout,
         max_retries=settings.max_retries,
         debug=settings.debug,
+        key_source=key.source,
+        ca_bundle=settings.ca_bundle,
+        ca_bundle_source=settings.sources.get("ca_bundle", ""),
+        insecure=settings.insecure,
+        proxy=settings.proxy,
     )
+
+
+def network_notes(settings: Settings) -> None:
+    """Said on every run that connects: certificate checks are off. A proxy's password is a secret."""
+    if settings.proxy:
+        from urllib.parse import urlsplit
+
+        from ..core.credentials import remember_secret
+
+        password = urlsplit(settings.proxy).password
+        if password:
+            remember_secret(password)
+    uses_tls = settings.base_url.lower().startswith("https:") or (settings.proxy or "").lower().startswith(
+        "https:"
+    )
+    if settings.insecure and uses_tls:
+        from ..core.urls import host_of
+
+        warn(
+            f"warning: TLS certificates are not verified for {host_of(settings.base_url)} "
+            f"(insecure, from {settings.sources.get('insecure', 'a setting')}): "
+            "anyone on the network path can read and change this traffic"
+        )
+
+
+def make_transport(settings: Settings, key: ResolvedKey) -> Transport:
+    config = transport_config(settings, key)
+    network_notes(settings)
     if settings.transport == "sdk":
         from ..transport.sdk import SdkTransport
 
@@ -165,8 +207,60 @@ class _KeyringHint:
             self._explain(exc)
             raise
 
+    def stream_text(self, request):
+        try:
+            yield from self._inner.stream_text(request)
+        except Exception as exc:
+            self._explain(exc)
+            raise
+
+    def complete_text(self, request):
+        try:
+            return self._inner.complete_text(request)
+        except Exception as exc:
+            self._explain(exc)
+            raise
+
+    def embed(self, request):
+        try:
+            return self._inner.embed(request)
+        except Exception as exc:
+            self._explain(exc)
+            raise
+
+    @property
+    def config(self):
+        return self._inner.config
+
+    @property
+    def host(self):
+        return self._inner.host
+
     def close(self) -> None:
         self._inner.close()
+
+
+def remember_models(settings: Settings, ids: list[str]) -> None:
+    """Keep the server's model list briefly for shell completion (never fetched just for that)."""
+    from ..core.modelcache import remember
+
+    remember(paths().models_cache, settings.base_url, ids)
+
+
+def offline_model(settings: Settings) -> str:
+    """The model without asking the server (--show-request sends nothing): the setting, or the only
+    model the server offered when llmcli last asked it."""
+    if settings.model:
+        return settings.model
+    from ..core.modelcache import recall
+
+    known = recall(paths().models_cache, settings.base_url)
+    if len(known) == 1:
+        return known[0]
+    raise UsageError(
+        "no model given, and --show-request sends nothing to ask the server",
+        hint="pass -m MODEL (or set LLMCLI_MODEL, or a profile's model)",
+    )
 
 
 def pick_model(settings: Settings, transport: Transport) -> str:
@@ -174,6 +268,7 @@ def pick_model(settings: Settings, transport: Transport) -> str:
     if settings.model:
         return settings.model
     models = transport.list_models()
+    remember_models(settings, [m.id for m in models])
     if len(models) == 1:
         return models[0].id
     names = ", ".join(m.id for m in models[:8]) + (", ..." if len(models) > 8 else "")

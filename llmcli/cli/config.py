@@ -43,6 +43,9 @@ def show(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """Every effective setting and where it came from."""
     s = load_settings(model=model)
@@ -62,6 +65,15 @@ def show(
         rows.append(("system", s.system, s.sources["system"]))
     for k, v in s.request_defaults.items():
         rows.append((k, str(v), s.sources[k]))
+    if s.ca_bundle is not None:
+        rows.append(("ca_bundle", s.ca_bundle, s.sources["ca_bundle"]))
+    if s.insecure:
+        rows.append(("insecure", "true", s.sources["insecure"]))
+    if s.proxy is not None:
+        from ..core.urls import redact_url
+
+        rows.append(("proxy", redact_url(s.proxy), s.sources["proxy"]))
+    rows.append(("cache", str(s.cache).lower(), s.sources["cache"]))
     rows.append(
         (
             "config_file",

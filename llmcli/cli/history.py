@@ -15,6 +15,7 @@ from ..core.types import Message
 from ..errors import UsageError
 from . import options as o
 from .common import warn
+from .completion import complete_conversation
 
 if TYPE_CHECKING:
     from ..store.history import Store
@@ -34,6 +35,7 @@ ConversationRef = Annotated[
         "--conversation",
         help="Continue the conversation with this id (or a unique prefix of it).",
         rich_help_panel=HIST,
+        autocompletion=complete_conversation,
     ),
 ]
 NoSave = Annotated[
@@ -78,7 +80,14 @@ app = typer.Typer(
     help="Stored conversations: list, show, search, export, rm.", no_args_is_help=True, add_completion=False
 )
 
-Ref = Annotated[str, typer.Argument(help="A conversation id, or a unique prefix of one.", show_default=False)]
+Ref = Annotated[
+    str,
+    typer.Argument(
+        help="A conversation id, or a unique prefix of one.",
+        show_default=False,
+        autocompletion=complete_conversation,
+    ),
+]
 Limit = Annotated[int, typer.Option("--limit", "-n", help="At most this many (0 = all).")]
 
 
@@ -144,7 +153,11 @@ def list_(
 @app.command()
 def show(
     ref: Annotated[
-        str | None, typer.Argument(help="Conversation id or unique prefix (default: the latest).")
+        str | None,
+        typer.Argument(
+            help="Conversation id or unique prefix (default: the latest).",
+            autocompletion=complete_conversation,
+        ),
     ] = None,
     fmt: Annotated[
         str | None,
@@ -234,7 +247,10 @@ def search(
 
 @app.command()
 def export(
-    ref: Annotated[str | None, typer.Argument(help="Conversation id or unique prefix.")] = None,
+    ref: Annotated[
+        str | None,
+        typer.Argument(help="Conversation id or unique prefix.", autocompletion=complete_conversation),
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Every conversation, oldest first.")] = False,
     fmt: Annotated[
         str, typer.Option("--format", help="jsonl (one conversation per line) or markdown.")
@@ -269,7 +285,10 @@ def export(
 
 @app.command()
 def rm(
-    refs: Annotated[list[str] | None, typer.Argument(help="Conversation ids or unique prefixes.")] = None,
+    refs: Annotated[
+        list[str] | None,
+        typer.Argument(help="Conversation ids or unique prefixes.", autocompletion=complete_conversation),
+    ] = None,
     all_: Annotated[bool, typer.Option("--all", help="Delete every conversation.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     profile: o.Profile = None,

@@ -10,7 +10,7 @@ import typer
 
 from ..errors import UsageError
 from . import options as o
-from .common import api_key, load_settings, make_transport, stdout_is_tty
+from .common import api_key, load_settings, make_transport, remember_models, stdout_is_tty
 
 
 def models(
@@ -27,6 +27,9 @@ def models(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """List the server's models (GET /models)."""
     if fmt not in (None, "table", "text", "json"):
@@ -37,6 +40,7 @@ def models(
         found = client.list_models()
     finally:
         client.close()
+    remember_models(settings, [m.id for m in found])
     from ..render.sink import write_out
 
     fmt = fmt or ("table" if stdout_is_tty() else "text")

@@ -11,15 +11,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from .completion import complete_model, complete_profile
 
 CONN = "Connection"
 REQ = "Request"
 OUT = "Output"
 
-CONNECTION = ("profile", "base_url", "transport", "timeout", "max_retries", "debug")
+CONNECTION = (
+    "profile",
+    "base_url",
+    "transport",
+    "timeout",
+    "max_retries",
+    "debug",
+    "ca_bundle",
+    "insecure",
+    "proxy",
+)
 
 
 @dataclass(slots=True)
@@ -46,6 +59,13 @@ def connection_option(ctx: typer.Context, param: typer.CallbackParam, value: Any
         raise typer.BadParameter(f"must be a finite number of seconds, not {value}")
     if param.name == "debug":
         run_state(ctx).debug = True
+    if param.name == "proxy":
+        from ..core.urls import check_proxy_url
+
+        try:
+            check_proxy_url(value)
+        except Exception as exc:
+            raise typer.BadParameter(str(exc)) from None
     return value
 
 
@@ -62,6 +82,7 @@ Profile = Annotated[
         help="Named profile from the config file.",
         rich_help_panel=CONN,
         callback=connection_option,
+        autocompletion=complete_profile,
     ),
 ]
 BaseUrl = Annotated[
@@ -110,7 +131,49 @@ Debug = Annotated[
     ),
 ]
 
-Model = Annotated[str | None, typer.Option("--model", "-m", help="Model name.", rich_help_panel=REQ)]
+# Network (docs/network.md): connection options like the ones above, on the root and on every command
+# that talks to a server.
+CaBundle = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-bundle",
+        help="PEM file of CA certificates to trust instead of the default ones.",
+        rich_help_panel=CONN,
+        callback=connection_option,
+        dir_okay=True,
+        show_default=False,
+    ),
+]
+Insecure = Annotated[
+    bool,
+    typer.Option(
+        "--insecure",
+        help="Do not verify TLS certificates (warned about on every run).",
+        rich_help_panel=CONN,
+        callback=connection_option,
+    ),
+]
+Proxy = Annotated[
+    str | None,
+    typer.Option(
+        "--proxy",
+        help="Proxy URL for every request (default: HTTPS_PROXY/HTTP_PROXY/ALL_PROXY/NO_PROXY).",
+        rich_help_panel=CONN,
+        callback=connection_option,
+    ),
+]
+
+Model = Annotated[
+    str | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="Model name.",
+        rich_help_panel=REQ,
+        autocompletion=complete_model,
+        show_default=False,
+    ),
+]
 System = Annotated[str | None, typer.Option("--system", "-s", help="System prompt.", rich_help_panel=REQ)]
 Temperature = Annotated[
     float | None, typer.Option("--temperature", help="Sampling temperature.", rich_help_panel=REQ)
@@ -134,3 +197,43 @@ Option = Annotated[
         rich_help_panel=REQ,
     ),
 ]
+
+# --show-request, the response cache: on ask, chat, complete and embed.
+ShowRequest = Annotated[
+    str | None,
+    typer.Option(
+        "--show-request",
+        metavar="FORM",
+        help="Print the request as curl, python, openai, json or httpie instead of sending it.",
+        rich_help_panel=OUT,
+        autocompletion=lambda incomplete: [f for f in SHOW_FORMS if f.startswith(incomplete)],
+        show_default=False,
+    ),
+]
+SHOW_FORMS = ("curl", "python", "openai", "json", "httpie")
+Cache = Annotated[
+    bool | None,
+    typer.Option(
+        "--cache/--no-cache",
+        help="Replay a stored answer to the same deterministic request; store complete ones [profile: cache].",
+        rich_help_panel=REQ,
+        show_default=False,
+    ),
+]
+CacheAny = Annotated[
+    bool,
+    typer.Option(
+        "--cache-any",
+        help="Cache even requests that are not deterministic (no temperature 0, no seed).",
+        rich_help_panel=REQ,
+    ),
+]
+
+
+def show_form(value: str | None) -> str | None:
+    """--show-request's value, checked."""
+    from ..errors import UsageError
+
+    if value is not None and value not in SHOW_FORMS:
+        raise UsageError(f"--show-request takes one of {', '.join(SHOW_FORMS)}, not {value!r}")
+    return value

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import ConfigError, UsageError
 from .files import atomic_write
-from .urls import check_base_url
+from .urls import check_base_url, check_proxy_url
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_PROFILE = "default"
@@ -31,6 +31,11 @@ PROFILE_KEYS: dict[str, tuple[type, ...]] = {
     "top_p": (int, float),
     "max_tokens": (int,),
     "seed": (int,),
+    # Network (docs/network.md) and the response cache (docs/cache.md).
+    "ca_bundle": (str,),
+    "insecure": (bool,),
+    "proxy": (str,),
+    "cache": (bool,),
     # Written by `llmcli auth login`, removed by `logout`: not a secret, only "look in the keyring".
     "key_in_keyring": (bool,),
 }
@@ -42,6 +47,8 @@ TOP_KEYS: dict[str, tuple[type, ...]] = {
     "allow_plaintext_keyring": (bool,),
     # false: `ask`/`chat` keep no history, as if --no-save were given every time
     "save_history": (bool,),
+    # the response cache's size bound in MB (docs/cache.md); the least recently used answers go first
+    "cache_max_mb": (int, float),
 }
 REQUEST_DEFAULT_KEYS = ("temperature", "top_p", "max_tokens", "seed")
 _PROFILE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -220,6 +227,13 @@ def parse_profile_value(key: str, text: str) -> Any:
             hint="`llmcli auth login` sets it and `llmcli auth logout` removes it",
         )
     types = PROFILE_KEYS[key]
+    if types == (bool,):
+        word = text.strip().lower()
+        if word in ("true", "yes", "on", "1"):
+            return True
+        if word in ("false", "no", "off", "0"):
+            return False
+        raise UsageError(f"{key} must be true or false, not {text!r}")
     try:
         if int in types and float not in types:
             return int(text)
@@ -232,4 +246,6 @@ def parse_profile_value(key: str, text: str) -> Any:
         raise UsageError("transport must be http or sdk")
     if key == "base_url":
         check_base_url(text)
+    if key == "proxy":
+        check_proxy_url(text)
     return text

@@ -24,6 +24,16 @@ class Paths:
     def history_db(self) -> Path:
         return self.data_dir / "history.db"
 
+    @property
+    def cache_db(self) -> Path:
+        """The response cache (docs/cache.md)."""
+        return self.data_dir / "cache.db"
+
+    @property
+    def models_cache(self) -> Path:
+        """The servers' model lists, for shell completion (cli/completion.py)."""
+        return self.data_dir / "models-cache.json"
+
 
 def paths(env: Mapping[str, str] | None = None) -> Paths:
     env = os.environ if env is None else env

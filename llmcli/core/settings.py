@@ -6,6 +6,7 @@ The file itself (reading, checking, writing) is `config.py`; where files live is
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,7 @@ from .config import (  # noqa: F401
     save_config,
 )
 from .files import Paths, atomic_write, ensure_private_dir, paths  # noqa: F401
-from .urls import check_base_url
+from .urls import check_base_url, check_proxy_url
 
 
 @dataclass(slots=True)
@@ -43,6 +44,13 @@ class Settings:
     sources: dict[str, str] = field(default_factory=dict)
     profile_defined: bool = False
     config: Config | None = None
+    # Network (docs/network.md): a CA bundle replacing the default trust store, no certificate checks
+    # at all, an explicit proxy (None: the standard *_PROXY variables apply).
+    ca_bundle: str | None = None
+    insecure: bool = False
+    proxy: str | None = None
+    # The response cache (docs/cache.md).
+    cache: bool = False
 
 
 @dataclass(slots=True)
@@ -56,6 +64,14 @@ class Flags:
     timeout: float | None = None
     max_retries: int | None = None
     debug: bool = False
+    ca_bundle: str | None = None
+    insecure: bool = False
+    proxy: str | None = None
+    cache: bool | None = None
+
+
+# Where other tools look for a CA bundle; honoured after llmcli's own settings, in this order.
+CA_BUNDLE_ENV = ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 
 
 def env_flag(value: str | None) -> bool:
@@ -130,6 +146,24 @@ def resolve(flags: Flags, env: Mapping[str, str], config: Config) -> Settings:
     defaults = {k: prof[k] for k in REQUEST_DEFAULT_KEYS if k in prof}
     for k in defaults:
         sources[k] = from_profile
+    ca_bundle = pick("ca_bundle", flags.ca_bundle, ("LLMCLI_CA_BUNDLE",), CA_BUNDLE_ENV, None)
+    if ca_bundle is not None:
+        # Checked when a TLS connection needs it (transport/tls.py): a stale SSL_CERT_FILE must not
+        # break llmcli against an http:// server.
+        ca_bundle = os.path.expanduser(ca_bundle)
+    insecure = bool(pick("insecure", True if flags.insecure else None, (), (), False))
+    proxy = pick("proxy", flags.proxy, ("LLMCLI_PROXY",), (), None)
+    if proxy is not None:
+        check_proxy_url(proxy)
+    cache_env = env.get("LLMCLI_CACHE")
+    if flags.cache is not None:
+        cache, sources["cache"] = flags.cache, "flag --cache" if flags.cache else "flag --no-cache"
+    elif cache_env:
+        cache, sources["cache"] = env_flag(cache_env), "env LLMCLI_CACHE"
+    elif "cache" in prof:
+        cache, sources["cache"] = bool(prof["cache"]), from_profile
+    else:
+        cache, sources["cache"] = False, "default"
     return Settings(
         profile=profile,
         base_url=base_url,
@@ -143,4 +177,8 @@ def resolve(flags: Flags, env: Mapping[str, str], config: Config) -> Settings:
         sources=sources,
         profile_defined=profile in config.profiles,
         config=config,
+        ca_bundle=ca_bundle,
+        insecure=insecure,
+        proxy=proxy,
+        cache=cache,
     )

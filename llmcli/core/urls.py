@@ -20,3 +20,33 @@ def check_base_url(url: str) -> str:
             hint="for example http://127.0.0.1:8080/v1",
         )
     return url
+
+
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
+def check_proxy_url(url: str) -> str:
+    if not re.match(r"^(https?|socks5h?)://[^/\s]+", url):
+        raise UsageError(
+            f"proxy URL must start with http://, https://, socks5:// or socks5h:// and name a host: {redact_url(url)!r}",
+            hint="for example --proxy http://proxy.example:3128",
+        )
+    return url
+
+
+def redact_url(url: str) -> str:
+    """The URL with any password in it replaced by ***, for messages (a proxy URL may carry one)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return parts._replace(netloc=f"{user}:***@{netloc[1]}").geturl()
+
+
+def strip_credentials(url: str) -> str:
+    """The URL without user:password@ (the cache key and --show-request never carry them)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()

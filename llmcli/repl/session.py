@@ -53,6 +53,8 @@ class ChatSession:
     params: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     stream: bool = True
+    cache: Any = None  # store.cache.ResponseCache with --cache
+    config: Any = None  # the transport's TransportConfig, for /show-request
     exchanges: list[Exchange] = field(default_factory=list)
     pending: str | None = None  # a message whose answer failed before any text: /retry sends it again
     last: Any = None  # the last Outcome
@@ -77,11 +79,15 @@ class ChatSession:
         messages.append(Message("user", prompt))
         return messages
 
+    def request_for(self, prompt: str) -> ChatRequest:
+        """The request sending `prompt` now would make (/show-request prints it)."""
+        return ChatRequest(self.model, self.request_messages(prompt), dict(self.params), dict(self.extra))
+
     def send(self, prompt: str) -> Any:
         """One turn: the whole conversation goes to the server; the answer streams to the sink."""
         from ..turn import run_exchange
 
-        request = ChatRequest(self.model, self.request_messages(prompt), dict(self.params), dict(self.extra))
+        request = self.request_for(prompt)
         outcome = run_exchange(
             self.transport,
             request,
@@ -91,6 +97,7 @@ class ChatSession:
             settings=self.settings,
             recorder=self.recorder,
             stream=self.stream,
+            cache=self.cache,
         )
         interrupts.reset()  # back at the prompt: the next Ctrl-C is a first one again
         self.last = outcome
@@ -337,6 +344,49 @@ def _stats(s: ChatSession, arg: str) -> None:
         f"last answer: {stats_line(s.last).removeprefix('stats: ')}\n"
         f"session: {t.turns} turns, {t.prompt_tokens} prompt + {approx}{t.completion_tokens} completion tokens, {t.seconds:.1f} s"
     )
+
+
+def _complete_show(s: ChatSession, prefix: str) -> list[str]:
+    from ..render.request import FORMS
+
+    return [f for f in FORMS if f.startswith(prefix)]
+
+
+@REGISTRY.command(
+    "show-request",
+    "/show-request [FORM] [MESSAGE]",
+    "print the request MESSAGE would make (or the last one) as curl, python, openai, json, httpie",
+    complete=_complete_show,
+)
+def _show_request(s: ChatSession, arg: str) -> None:
+    from ..render.request import FORMS
+    from ..show import show_request
+
+    form, _, message = arg.partition(" ")
+    if form not in FORMS:  # no form given: curl, and the whole argument is the message
+        form, message = "curl", arg
+    message = message.strip()
+    if message:
+        request = s.request_for(message)
+    elif s.pending is not None:
+        request = s.request_for(s.pending)
+    elif s.exchanges:
+        request = _last_request(s)
+    else:
+        raise CommandError("nothing sent yet: /show-request [FORM] MESSAGE shows what MESSAGE would send")
+    if s.config is None:
+        raise CommandError("/show-request is not available here")
+    show_request(s.config, request, form, stream=s.stream, note=lambda line: s.info(f"llmcli: {line}"))
+
+
+def _last_request(s: ChatSession) -> ChatRequest:
+    """The request of the last exchange: the conversation before it, then its user message."""
+    *before, last = s.exchanges
+    messages = [Message("system", s.system)] if s.system else []
+    for ex in before:
+        messages += [Message("user", ex.user), Message("assistant", ex.answer)]
+    messages.append(Message("user", last.user))
+    return ChatRequest(s.model, messages, dict(s.params), dict(s.extra))
 
 
 @REGISTRY.command("edit", "/edit", "write the next message in $EDITOR (also Ctrl-X Ctrl-E)")

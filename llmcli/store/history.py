@@ -72,7 +72,7 @@ class AmbiguousConversation(UsageError):
 
 # The columns in the order the records take them (records.py: from_row).
 _CONV_COLS = "c.id, c.title, c.created, c.updated, c.profile, c.host, c.model"
-_CONV_COUNT = "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id)"
+_CONV_COUNT = "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id), c.kind"
 _MSG_COLS = (
     "id, conversation_id, role, content, reasoning, model, params, status, error, finish_reason, "
     "prompt_tokens, completion_tokens, total_tokens, usage_estimated, ttft_s, total_s, tokens_per_s, created"
@@ -129,16 +129,22 @@ class Store:
     # --- conversations -------------------------------------------------------------------------
 
     def _insert_conversation(
-        self, conn: sqlite3.Connection, title: str, profile: str | None, host: str | None, model: str | None
+        self,
+        conn: sqlite3.Connection,
+        title: str,
+        profile: str | None,
+        host: str | None,
+        model: str | None,
+        kind: str = "chat",
     ) -> str:
         now = utc_now()
         for _ in range(5):
             conv_id = new_id()
             try:
                 conn.execute(
-                    "INSERT INTO conversations (id, title, created, updated, profile, host, model)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (conv_id, title_of(title), now, now, profile, host, model),
+                    "INSERT INTO conversations (id, title, created, updated, profile, host, model, kind)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (conv_id, title_of(title), now, now, profile, host, model, kind),
                 )
                 return conv_id
             except sqlite3.IntegrityError:
@@ -151,21 +157,22 @@ class Store:
         )
         return Conversation.from_row(rows[0]) if rows else None
 
-    def conversations(self, limit: int | None = None) -> list[Conversation]:
-        """Newest activity first."""
+    def conversations(self, limit: int | None = None, *, kind: str | None = None) -> list[Conversation]:
+        """Newest activity first (only those of `kind` when given)."""
         # Two writes in the same millisecond tie on `updated`: the later message id decides.
+        where = " WHERE c.kind = ?" if kind is not None else ""
+        args: tuple = (kind,) if kind is not None else ()
         sql = (
-            f"SELECT {_CONV_COLS}, {_CONV_COUNT} FROM conversations c ORDER BY c.updated DESC,"
+            f"SELECT {_CONV_COLS}, {_CONV_COUNT} FROM conversations c{where} ORDER BY c.updated DESC,"
             " (SELECT max(m.id) FROM messages m WHERE m.conversation_id = c.id) DESC, c.id DESC"
         )
-        args: tuple = ()
         if limit is not None and limit > 0:
             sql += " LIMIT ?"
-            args = (limit,)
+            args = (*args, limit)
         return [Conversation.from_row(r) for r in self._read(sql, args)]
 
-    def latest_conversation(self) -> Conversation | None:
-        found = self.conversations(limit=1)
+    def latest_conversation(self, *, kind: str | None = None) -> Conversation | None:
+        found = self.conversations(limit=1, kind=kind)
         return found[0] if found else None
 
     def resolve(self, ref: str) -> Conversation:
@@ -255,12 +262,13 @@ class Store:
         host: str | None = None,
         model: str | None = None,
         params: Mapping[str, Any] | None = None,
+        kind: str = "chat",
     ) -> tuple[str, int]:
         """Before the request: the conversation (when conv_id is None), the system prompt (when new
         or changed), and the user's turn, in one transaction. Returns (conversation id, message id)."""
         with self._write() as conn:
             if conv_id is None:
-                conv_id = self._insert_conversation(conn, prompt, profile, host, model)
+                conv_id = self._insert_conversation(conn, prompt, profile, host, model, kind)
             else:
                 self._require(conn, conv_id)
             if system and system != _system_prompt(conn, conv_id):

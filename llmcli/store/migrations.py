@@ -90,9 +90,18 @@ _V2 = (
     "INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')",
 )
 
+# v3: what kind of exchange a conversation holds: chat (ask, chat) or a legacy text completion
+# (`llmcli complete`: the user turn is the prompt, the assistant turn the text the model added).
+KINDS = ("chat", "completion")
+_KIND_LIST = ", ".join(f"'{k}'" for k in KINDS)
+_V3 = (
+    f"ALTER TABLE conversations ADD COLUMN kind TEXT NOT NULL DEFAULT 'chat' CHECK (kind IN ({_KIND_LIST}))",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "conversations and messages", _V1),
     Migration(2, "full-text search", _V2),
+    Migration(3, "conversation kind", _V3),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -57,9 +57,15 @@ class Recorder:
         if store is None:
             raise _nothing_to_continue()
         self._store = store
-        conv = store.latest_conversation() if ref is None else store.resolve(ref)
+        # -c continues the latest chat; a text completion (`llmcli complete`) is not a conversation to go on with.
+        conv = store.latest_conversation(kind="chat") if ref is None else store.resolve(ref)
         if conv is None:
             raise _nothing_to_continue()
+        if conv.kind != "chat":
+            raise UsageError(
+                f"conversation {conv.id} is a text completion, not a chat: it cannot be continued",
+                hint="continue a chat (`llmcli history list` shows the kinds), or run `llmcli complete` again",
+            )
         self.conversation_id = conv.id
         return store.messages_for_request(conv.id), conv
 
@@ -74,6 +80,7 @@ class Recorder:
         base_url: str | None = None,
         model: str | None = None,
         params: Mapping[str, Any] | None = None,
+        kind: str = "chat",
     ) -> None:
         """Write the user's turn (and a new conversation unless continuing) before the request."""
         self.saved_turn = False
@@ -91,6 +98,7 @@ class Recorder:
                     host=host,
                     model=model,
                     params=params,
+                    kind=kind,
                 )
                 self.saved_turn = True
                 self.kept_id = self.conversation_id

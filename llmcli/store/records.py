@@ -47,11 +47,16 @@ class Conversation:
     host: str | None
     model: str | None
     messages: int = 0
+    kind: str = "chat"  # or "completion" (llmcli complete)
 
     @classmethod
     def from_row(cls, row: tuple) -> Conversation:
-        """id, title, created, updated, profile, host, model[, number of messages]."""
-        return cls(*row[:7], messages=int(row[7]) if len(row) > 7 else 0)
+        """id, title, created, updated, profile, host, model[, number of messages[, kind]]."""
+        return cls(
+            *row[:7],
+            messages=int(row[7]) if len(row) > 7 else 0,
+            kind=row[8] if len(row) > 8 and row[8] else "chat",
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +68,7 @@ class Conversation:
             "messages": self.messages,
             "profile": self.profile,
             "host": self.host,
+            "kind": self.kind,
         }
 
 

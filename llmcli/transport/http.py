@@ -10,10 +10,17 @@ from typing import Any
 
 import httpx  # without its command-line client: see transport/__init__.py
 
-from .. import __version__
-from ..core.types import ChatEvent, ChatRequest, ChatResult, ModelInfo
+from ..core.types import (
+    ChatEvent,
+    ChatRequest,
+    ChatResult,
+    CompletionRequest,
+    EmbeddingRequest,
+    Embeddings,
+    ModelInfo,
+)
 from ..errors import IncompleteAnswer
-from .base import TransportConfig, endpoint
+from .base import TransportConfig, wire_request
 from .retry import Retryable, call_with_retries, retry_after_seconds, stderr_notify
 from .sse import SSEParser
 from .status import (
@@ -24,16 +31,21 @@ from .status import (
     not_json,
     server_message,
 )
+from .tls import build_client
 from .watchdog import BytePump, watched
 from .wire import (
     StreamTracker,
     chunk_events,
+    embeddings_or_error,
     json_loads,
     model_infos,
+    not_offered,
     parse_json_chunk,
     result_events,
     result_from_completion,
+    result_from_text,
     stream_error_from,
+    text_chunk_events,
 )
 
 MAX_ERROR_BODY = 64 * 1024
@@ -43,12 +55,11 @@ class HttpTransport:
     def __init__(self, config: TransportConfig):
         self.config = config
         self.host = config.host
-        headers = {"User-Agent": f"llmcli/{__version__}", "Accept": "application/json"}
-        if config.api_key:
-            # httpx drops Authorization when a redirect leaves the origin.
-            headers["Authorization"] = f"Bearer {config.api_key}"
-        self._client = httpx.Client(
-            headers=headers,
+        # Every request's headers come from base.wire_request (Authorization included: httpx drops it
+        # when a redirect leaves the origin); TLS and proxy settings from tls.py.
+        self._client = build_client(
+            httpx.Client,
+            config,
             timeout=httpx.Timeout(config.timeout),
             follow_redirects=True,
             max_redirects=5,
@@ -63,12 +74,13 @@ class HttpTransport:
     def _send(
         self, method: str, path: str, body: dict[str, Any] | None, *, stream: bool, model: str | None = None
     ) -> httpx.Response:
-        url = endpoint(self.config.base_url, path)
+        wire = wire_request(self.config, method, path, body)
+        url, content = wire.url, wire.content()
 
         def attempt() -> httpx.Response:
             self._debug(f"{method} {url}")
             try:
-                request = self._client.build_request(method, url, json=body)
+                request = self._client.build_request(method, url, headers=wire.headers, content=content)
                 # Always stream the body: a failure after the status line is not a connect error and
                 # must not be retried (the server may have done the work already).
                 response = self._client.send(request, stream=True)
@@ -83,12 +95,11 @@ class HttpTransport:
                 raw = self._read_capped(response)
             finally:
                 response.close()
-            err = error_for_status(
-                response.status_code,
-                self.host,
-                server_message(raw, response.headers.get("content-type", "")),
-                model=model,
-            )
+            said = server_message(raw, response.headers.get("content-type", ""))
+            missing = not_offered(self.host, path, response.status_code, said)
+            if missing is not None:
+                raise missing
+            err = error_for_status(response.status_code, self.host, said, model=model)
             if response.status_code in RETRYABLE_STATUS:
                 raise Retryable(err, retry_after_seconds(response.headers))
             raise err
@@ -120,14 +131,20 @@ class HttpTransport:
     # -- the protocol -------------------------------------------------------------------------
 
     def stream_chat(self, request: ChatRequest) -> Iterator[ChatEvent]:
+        return self._stream(request, chunk_events, result_from_completion)
+
+    def stream_text(self, request: CompletionRequest) -> Iterator[ChatEvent]:
+        return self._stream(request, text_chunk_events, result_from_text)
+
+    def _stream(self, request, events_of, result_of) -> Iterator[ChatEvent]:
         response = self._send(
-            "POST", "chat/completions", request.body(stream=True), stream=True, model=request.model
+            "POST", request.endpoint, request.body(stream=True), stream=True, model=request.model
         )
         tracker = StreamTracker(self.host)
         ctype = response.headers.get("content-type", "").lower()
         if "text/event-stream" not in ctype:
             try:
-                yield from self._not_a_stream(response, ctype, tracker)
+                yield from self._not_a_stream(response, ctype, tracker, result_of)
             finally:
                 response.close()
             return
@@ -162,7 +179,7 @@ class HttpTransport:
                         message = server_message(data) or "error"
                     if message is not None:
                         raise tracker.error_event(message)
-                    for event in chunk_events(chunk, tracker):
+                    for event in events_of(chunk, tracker):
                         if track(event):
                             progress()
                         yield event
@@ -179,7 +196,7 @@ class HttpTransport:
         tracker.finish()
 
     def _not_a_stream(
-        self, response: httpx.Response, ctype: str, tracker: StreamTracker
+        self, response: httpx.Response, ctype: str, tracker: StreamTracker, result_of
     ) -> Iterator[ChatEvent]:
         """A stream was asked for and something else came back."""
         raw = self._read_capped(response)
@@ -190,7 +207,7 @@ class HttpTransport:
                 data = None
             if isinstance(data, dict) and data.get("choices"):
                 # The server ignored stream=true: take the whole answer as it is.
-                yield from result_events(result_from_completion(data))
+                yield from result_events(result_of(data))
                 return
             raise json_error_on_stream(self.host, server_message(raw, ctype))
         if not raw.strip():
@@ -198,11 +215,29 @@ class HttpTransport:
         raise tracker.malformed(raw.decode("utf-8", "replace")[:80])
 
     def complete(self, request: ChatRequest) -> ChatResult:
-        def produce() -> Iterator[ChatResult]:
+        return self._whole(request, lambda response: self._completion(response, result_from_completion))
+
+    def complete_text(self, request: CompletionRequest) -> ChatResult:
+        return self._whole(request, lambda response: self._completion(response, result_from_text))
+
+    def embed(self, request: EmbeddingRequest) -> Embeddings:
+        def vectors(response: httpx.Response) -> Embeddings:
+            try:
+                data = response.json()
+            except ValueError:
+                raise not_json(self.host, "embeddings", response.headers.get("content-type", "")) from None
+            return embeddings_or_error(self.host, data, len(request.texts))
+
+        return self._whole(request, vectors)
+
+    def _whole(self, request, read):
+        """One non-streamed request; --timeout bounds the whole response."""
+
+        def produce():
             response = self._send(
-                "POST", "chat/completions", request.body(stream=False), stream=False, model=request.model
+                "POST", request.endpoint, request.body(stream=False), stream=False, model=request.model
             )
-            yield self._completion(response)
+            yield read(response)
 
         # --timeout bounds the whole response, not just each read.
         for result in watched(
@@ -214,7 +249,7 @@ class HttpTransport:
             return result
         raise AssertionError("unreachable")
 
-    def _completion(self, response: httpx.Response) -> ChatResult:
+    def _completion(self, response: httpx.Response, result_of) -> ChatResult:
         ctype = response.headers.get("content-type", "")
         try:
             data = response.json()
@@ -224,7 +259,7 @@ class HttpTransport:
         if message is not None:
             raise json_error_on_stream(self.host, message)
         try:
-            return result_from_completion(data)
+            return result_of(data)
         except (ValueError, TypeError, AttributeError):
             raise IncompleteAnswer(
                 f"{self.host} sent a completion without choices",

@@ -15,7 +15,16 @@ import httpx2
 import openai
 
 from .. import __version__
-from ..core.types import ChatEvent, ChatRequest, ChatResult, ModelInfo
+from ..core.types import (
+    SDK_TYPED,
+    ChatEvent,
+    ChatRequest,
+    ChatResult,
+    CompletionRequest,
+    EmbeddingRequest,
+    Embeddings,
+    ModelInfo,
+)
 from ..errors import IncompleteAnswer
 from .base import TransportConfig
 from .retry import Retryable, call_with_retries, retry_after_seconds, stderr_notify
@@ -27,31 +36,28 @@ from .status import (
     not_json,
     server_message,
 )
+from .tls import build_client
 from .watchdog import BytePump, watched
 from .wire import (
     StreamTracker,
     chunk_events,
+    embeddings_or_error,
     model_infos,
+    not_offered,
     read_field,
     result_events,
     result_from_completion,
+    result_from_text,
     stream_error_from,
+    text_chunk_events,
 )
 
 _BOM = b"\xef\xbb\xbf"
 
 # Request fields the SDK's typed `create()` takes by name; anything else goes in extra_body.
-TYPED = {
-    "model",
-    "messages",
-    "stream",
-    "stream_options",
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "stop",
-    "seed",
-}
+TYPED = SDK_TYPED["chat/completions"]
+TYPED_TEXT = SDK_TYPED["completions"]
+TYPED_EMBED = SDK_TYPED["embeddings"]
 
 
 class _Entered:
@@ -87,18 +93,20 @@ class SdkTransport:
             timeout=config.timeout,
             max_retries=0,
             default_headers=headers,
+            # The SDK's own client defaults (redirects, pool limits), with llmcli's TLS and proxy settings.
+            http_client=build_client(openai.DefaultHttpxClient, config, timeout=config.timeout),
         )
 
     def _debug(self, message: str) -> None:
         if self.config.debug:
             print(f"llmcli: debug: {message}", file=sys.stderr, flush=True)
 
-    def _call(self, fn, *, model: str | None = None):
+    def _call(self, fn, *, model: str | None = None, endpoint: str | None = None):
         def attempt():
             try:
                 return fn()
             except openai.APIStatusError as exc:
-                raise self._status_error(exc, model) from None
+                raise self._status_error(exc, model, endpoint) from None
             except openai.APITimeoutError as exc:
                 raise Retryable(
                     network_error(self.host, exc.__cause__ or exc, timeout=self.config.timeout)
@@ -109,27 +117,28 @@ class SdkTransport:
         notify = stderr_notify if (self.config.debug or sys.stderr.isatty()) else None
         return call_with_retries(attempt, max_retries=self.config.max_retries, notify=notify)
 
-    def _status_error(self, exc: openai.APIStatusError, model: str | None) -> Exception:
+    def _status_error(
+        self, exc: openai.APIStatusError, model: str | None, endpoint: str | None = None
+    ) -> Exception:
         response = exc.response
         self._debug(f"HTTP {exc.status_code} {response.headers.get('content-type', '')}")
         try:
             raw: bytes | str | None = response.read()
         except Exception:
             raw = exc.body if isinstance(exc.body, str) else json.dumps(exc.body) if exc.body else None
-        err = error_for_status(
-            exc.status_code,
-            self.host,
-            server_message(raw, response.headers.get("content-type", "")),
-            model=model,
-        )
+        said = server_message(raw, response.headers.get("content-type", ""))
+        missing = not_offered(self.host, endpoint or "", exc.status_code, said)
+        if missing is not None:
+            return missing
+        err = error_for_status(exc.status_code, self.host, said, model=model)
         if exc.status_code in RETRYABLE_STATUS:
             return Retryable(err, retry_after_seconds(response.headers))
         return err
 
-    def _kwargs(self, body: dict[str, Any]) -> dict[str, Any]:
-        kwargs = {k: v for k, v in body.items() if k in TYPED}
+    def _kwargs(self, body: dict[str, Any], typed: frozenset[str] = TYPED) -> dict[str, Any]:
+        kwargs = {k: v for k, v in body.items() if k in typed}
         kwargs.update(self._per_request)
-        extra = {k: v for k, v in body.items() if k not in TYPED}
+        extra = {k: v for k, v in body.items() if k not in typed}
         if extra:
             kwargs["extra_body"] = extra
         return kwargs
@@ -137,11 +146,17 @@ class SdkTransport:
     # -- the protocol -------------------------------------------------------------------------
 
     def stream_chat(self, request: ChatRequest) -> Iterator[ChatEvent]:
-        kwargs = self._kwargs(request.body(stream=True))
-        self._debug(f"POST {self.config.base_url.rstrip('/')}/chat/completions (sdk)")
-        raw = self._call(
-            lambda: self._client.chat.completions.with_raw_response.create(**kwargs), model=request.model
-        )
+        create = self._client.chat.completions.with_raw_response.create
+        return self._stream(request, create, TYPED, chunk_events, result_from_completion)
+
+    def stream_text(self, request: CompletionRequest) -> Iterator[ChatEvent]:
+        create = self._client.completions.with_raw_response.create
+        return self._stream(request, create, TYPED_TEXT, text_chunk_events, result_from_text)
+
+    def _stream(self, request, create, typed, events_of, result_of) -> Iterator[ChatEvent]:
+        kwargs = self._kwargs(request.body(stream=True), typed)
+        self._debug(f"POST {self.config.base_url.rstrip('/')}/{request.endpoint} (sdk)")
+        raw = self._call(lambda: create(**kwargs), model=request.model, endpoint=request.endpoint)
         response = raw.http_response
         tracker = StreamTracker(self.host)
         ctype = response.headers.get("content-type", "").lower()
@@ -156,7 +171,7 @@ class SdkTransport:
                 except ValueError:
                     data = None
                 if isinstance(data, dict) and data.get("choices"):
-                    yield from result_events(result_from_completion(data))
+                    yield from result_events(result_of(data))
                     return
                 raise json_error_on_stream(self.host, server_message(body, ctype))
             if not body.strip():
@@ -196,7 +211,7 @@ class SdkTransport:
         stream.response.iter_bytes = pumped_bytes  # type: ignore[method-assign]
         try:
             for chunk in stream:
-                for event in chunk_events(chunk, tracker):
+                for event in events_of(chunk, tracker):
                     if tracker.track(event):
                         pump.progress()
                     yield event
@@ -216,14 +231,31 @@ class SdkTransport:
         tracker.finish()
 
     def complete(self, request: ChatRequest) -> ChatResult:
-        kwargs = self._kwargs(request.body(stream=False))
+        create = self._client.chat.completions.with_streaming_response.create
+        return self._whole(request, create, TYPED, result_from_completion)
 
-        def produce() -> Iterator[ChatResult]:
+    def complete_text(self, request: CompletionRequest) -> ChatResult:
+        create = self._client.completions.with_streaming_response.create
+        return self._whole(request, create, TYPED_TEXT, result_from_text)
+
+    def embed(self, request: EmbeddingRequest) -> Embeddings:
+        create = self._client.embeddings.with_streaming_response.create
+        return self._whole(
+            request,
+            create,
+            TYPED_EMBED,
+            lambda data: embeddings_or_error(self.host, data, len(request.texts)),
+        )
+
+    def _whole(self, request, create, typed, result_of):
+        kwargs = self._kwargs(request.body(stream=False), typed)
+        embeddings = isinstance(request, EmbeddingRequest)
+
+        def produce():
             # Streamed raw response: only getting the status line is retried; a body cut after a 200
             # is an incomplete answer, as with the http transport.
             manager = self._call(
-                lambda: _entered(self._client.chat.completions.with_streaming_response.create(**kwargs)),
-                model=request.model,
+                lambda: _entered(create(**kwargs)), model=request.model, endpoint=request.endpoint
             )
             raw = manager.response
             try:
@@ -234,6 +266,14 @@ class SdkTransport:
                 raise StreamTracker(self.host).cut() from None
             finally:
                 manager.close()
+            if embeddings:  # read as JSON, as the http transport does (the SDK would decode base64)
+                try:
+                    data = json.loads(raw.http_response.read())
+                except ValueError:
+                    ctype = raw.http_response.headers.get("content-type", "")
+                    raise not_json(self.host, "embeddings", ctype) from None
+                yield result_of(data)
+                return
             try:
                 completion = raw.parse()
             except ValueError:
@@ -245,7 +285,7 @@ class SdkTransport:
             if message is not None:
                 raise json_error_on_stream(self.host, message)
             try:
-                yield result_from_completion(completion)
+                yield result_of(completion)
             except (ValueError, TypeError, AttributeError):
                 raise IncompleteAnswer(
                     f"{self.host} sent a completion without choices",

@@ -15,14 +15,16 @@ from ..core.credentials import scrub
 from ..core.types import (
     ChatEvent,
     ChatResult,
+    Embeddings,
     Finished,
+    Logprobs,
     ModelInfo,
     ModelSeen,
     ReasoningDelta,
     TextDelta,
     Usage,
 )
-from ..errors import IncompleteAnswer, TransportError
+from ..errors import IncompleteAnswer, RequestRejected, TransportError
 from .status import network_error
 
 REASONING_FIELDS = ("reasoning_content", "reasoning")
@@ -152,6 +154,8 @@ def result_events(result: ChatResult) -> Iterator[ChatEvent]:
         yield ReasoningDelta(result.reasoning)
     if result.content:
         yield TextDelta(result.content)
+    if result.logprobs:
+        yield Logprobs(result.logprobs)
     if result.usage is not None:
         yield result.usage
     yield Finished(result.finish_reason or "stop", result.model)
@@ -305,3 +309,157 @@ def model_infos(data: Any) -> list[ModelInfo]:
             )
         )
     return out
+
+
+# --- legacy text completions (/completions) ------------------------------------------------------
+
+
+def text_chunk_events(chunk: Any, tracker: StreamTracker | None = None) -> Iterator[ChatEvent]:
+    """The events in one `text_completion` chunk: `choices[0].text`, its logprobs, finish and usage."""
+    model = read_field(chunk, "model")
+    if model and (tracker is None or model != tracker.model):
+        if tracker is not None:
+            tracker.model = model
+        yield ModelSeen(model)
+    for choice in read_field(chunk, "choices") or ():
+        if (read_field(choice, "index") or 0) != 0:
+            continue
+        text = read_field(choice, "text")
+        if text and isinstance(text, str):
+            yield TextDelta(text)
+        logprobs = read_field(choice, "logprobs")
+        if logprobs:
+            yield Logprobs(_plain(logprobs))
+        reason = read_field(choice, "finish_reason")
+        if reason:
+            yield Finished(str(reason), model)
+    usage = read_field(chunk, "usage")
+    if usage:
+        yield usage_from(usage)
+
+
+def result_from_text(body: Any) -> ChatResult:
+    """A non-streamed `text_completion` (dict or SDK model) → ChatResult."""
+    choices = read_field(body, "choices") or []
+    if not choices:
+        raise ValueError("no choices")
+    choice = choices[0]
+    text = read_field(choice, "text") or ""
+    usage = read_field(body, "usage")
+    logprobs = read_field(choice, "logprobs")
+    return ChatResult(
+        content=text if isinstance(text, str) else str(text),
+        finish_reason=read_field(choice, "finish_reason"),
+        usage=usage_from(usage) if usage else None,
+        model=read_field(body, "model"),
+        logprobs=_plain(logprobs) if logprobs else None,
+    )
+
+
+def _plain(value: Any) -> Any:
+    """JSON-able data from a dict or an SDK model."""
+    dump = getattr(value, "model_dump", None)
+    return dump() if callable(dump) else value
+
+
+def merge_logprobs(pieces: list[Any]) -> Any:
+    """The logprobs of a streamed answer, one object as a whole answer would carry it.
+
+    OpenAI's legacy form (parallel lists: tokens, token_logprobs, top_logprobs, text_offset) and the
+    chat form that llama.cpp and vLLM also use ({"content": [per token]}) are joined list by list;
+    anything else is returned as the list of pieces, as sent."""
+    if not pieces:
+        return None
+    if len(pieces) == 1:
+        return pieces[0]
+    if all(isinstance(p, Mapping) for p in pieces):
+        keys = set().union(*(p.keys() for p in pieces))
+        if all(isinstance(p.get(k), list) or p.get(k) is None for p in pieces for k in keys):
+            return {k: [x for p in pieces for x in (p.get(k) or [])] for k in sorted(keys)}
+    return list(pieces)
+
+
+# --- embeddings (/embeddings) ------------------------------------------------------------------------
+
+
+def embeddings_from(body: Any, expected: int) -> Embeddings:
+    """An `/embeddings` answer → the vectors in input order (by `index`); base64 vectors are decoded."""
+    items = read_field(body, "data")
+    if not isinstance(items, list) and items is not None:
+        items = list(items)
+    if not items:
+        raise ValueError("no data")
+    rows: list[tuple[int, list[float]]] = []
+    for pos, item in enumerate(items):
+        index = read_field(item, "index")
+        vector = read_field(item, "embedding")
+        if isinstance(vector, str):
+            vector = _from_base64(vector)
+        if vector and isinstance(vector[0], list):  # llama.cpp without pooling: one vector per token
+            raise ValueError("one vector per token (the server has no pooling)")
+        rows.append((index if isinstance(index, int) else pos, [float(x) for x in vector or ()]))
+    rows.sort(key=lambda r: r[0])
+    if len(rows) != expected or [r[0] for r in rows] != list(range(expected)):
+        raise ValueError(f"{len(rows)} vectors for {expected} texts")
+    usage = read_field(body, "usage")
+    return Embeddings(
+        [r[1] for r in rows], model=read_field(body, "model"), usage=usage_from(usage) if usage else None
+    )
+
+
+def _from_base64(text: str) -> list[float]:
+    import base64
+    import struct
+
+    raw = base64.b64decode(text)
+    return list(struct.unpack(f"<{len(raw) // 4}f", raw))
+
+
+def embeddings_or_error(host: str, data: Any, expected: int) -> Embeddings:
+    """The vectors of an `/embeddings` answer, or the error it carries (the same for both transports)."""
+    message = stream_error_from(data)
+    if message is not None:
+        raise RequestRejected(
+            f"{host} answered with an error: {message}",
+            host=host,
+            server_message=message,
+            hint="check the model and the texts (`llmcli models` lists the models)",
+        )
+    try:
+        return embeddings_from(data, expected)
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise IncompleteAnswer(
+            f"{host} sent embeddings llmcli cannot read: {exc}",
+            reason="cut",
+            host=host,
+            hint="check that the base URL is an OpenAI-compatible API and the model an embedding model",
+        ) from None
+
+
+# Endpoints a server may simply not have: a 405/501 there means "not offered", never worth a retry.
+OPTIONAL_ENDPOINTS = {
+    "completions": (
+        "legacy text completions (/completions)",
+        "use `llmcli ask`, or a server that serves base models",
+    ),
+    "embeddings": (
+        "embeddings (/embeddings)",
+        "use a server and model that serve embeddings (llama.cpp: start llama-server with --embeddings)",
+    ),
+}
+
+
+def not_offered(host: str, path: str, status: int, message: str | None) -> RequestRejected | None:
+    """The error for a server that does not offer an optional endpoint (exit 4, not retried), or None."""
+    known = OPTIONAL_ENDPOINTS.get(path)
+    if known is None or status not in (405, 501):
+        return None
+    what, hint = known
+    said = f": {message}" if message else ""
+    return RequestRejected(
+        f"{host} does not offer {what} (HTTP {status}){said}",
+        host=host,
+        status=status,
+        server_message=message,
+        hint=hint,
+    )

@@ -1,0 +1,251 @@
+"""The network knobs against a local TLS server whose CA is made here, and through a local proxy, on
+both transports: untrusted → a clear error (exit 6), trusted through --ca-bundle, a profile's
+ca_bundle or SSL_CERT_FILE → works, --insecure → works with a warning on every run, --proxy → the
+request goes through the proxy."""
+
+from __future__ import annotations
+
+import datetime
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import assert_no_traceback
+from refserver import RefServer, Scenario
+
+TRANSPORTS = ["http", "sdk"]
+
+
+def make_ca(folder: Path) -> tuple[Path, Path, Path]:
+    """A private CA and a certificate for 127.0.0.1 signed by it: (ca.pem, server.pem, server.key)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "llmcli test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    import ipaddress
+
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_pem, cert_pem, key_pem = folder / "ca.pem", folder / "server.pem", folder / "server.key"
+    ca_pem.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return ca_pem, cert_pem, key_pem
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tls")
+    ca_pem, cert_pem, key_pem = make_ca(folder)
+    srv = RefServer()
+    srv.scheme = "https"
+    srv.uvicorn_options = {"ssl_certfile": str(cert_pem), "ssl_keyfile": str(key_pem)}
+    srv.start()
+    yield srv, ca_pem
+    srv.stop()
+
+
+@pytest.fixture
+def tls_server(tls):
+    srv, ca_pem = tls
+    srv.reset()
+    return srv, ca_pem
+
+
+def ask(cli, url, *args, **kw):
+    return cli("ask", "--base-url", url, "-m", "m", "--max-retries", "0", *args, **kw)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_untrusted_certificate_is_a_clear_error(cli, tls_server, transport):
+    srv, _ = tls_server
+    r = ask(cli, srv.base_url, "--transport", transport, "hi")
+    assert r.returncode == 6, r
+    assert "TLS" in r.stderr and "127.0.0.1" in r.stderr and "CERTIFICATE_VERIFY_FAILED" in r.stderr.upper()
+    assert_no_traceback(r.stderr)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_trusted_through_ca_bundle_profile_and_ssl_cert_file(cli, tls_server, transport):
+    srv, ca_pem = tls_server
+    srv.push(Scenario(text="over TLS"))
+    r = ask(cli, srv.base_url, "--transport", transport, "--ca-bundle", str(ca_pem), "hi")
+    assert r.returncode == 0 and r.stdout == "over TLS", r
+    assert "warning" not in r.stderr
+    r = ask(cli, srv.base_url, "--transport", transport, "hi", env={"SSL_CERT_FILE": str(ca_pem)})
+    assert r.returncode == 0, r
+    r = ask(cli, srv.base_url, "--transport", transport, "hi", env={"LLMCLI_CA_BUNDLE": str(ca_pem)})
+    assert r.returncode == 0, r
+    assert cli("profile", "add", "lab", "--base-url", srv.base_url).returncode == 0
+    assert cli("profile", "set", "lab", "ca_bundle", str(ca_pem)).returncode == 0
+    r = cli("ask", "-P", "lab", "-m", "m", "--transport", transport, "hi")
+    assert r.returncode == 0, r
+    r = cli("models", "-P", "lab", "--transport", transport)
+    assert r.returncode == 0 and "ref-model" in r.stdout.split(), r
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_insecure_works_and_warns_on_every_run(cli, tls_server, transport):
+    srv, _ = tls_server
+    for _ in range(2):
+        r = ask(cli, srv.base_url, "--transport", transport, "--insecure", "hi")
+        assert r.returncode == 0 and r.stdout == "Hello from the reference server.", r
+        assert "warning: TLS certificates are not verified for 127.0.0.1" in r.stderr
+    assert cli("profile", "add", "lax", "--base-url", srv.base_url).returncode == 0
+    assert cli("profile", "set", "lax", "insecure", "true").returncode == 0
+    r = cli("ask", "-P", "lax", "-m", "m", "--transport", transport, "hi")
+    assert r.returncode == 0 and "not verified" in r.stderr and "profile 'lax'" in r.stderr, r
+
+
+def test_bad_ca_bundle_is_a_usage_error_only_when_tls_is_used(cli, server, tls_server, tmp_path):
+    srv, _ = tls_server
+    missing = tmp_path / "nope.pem"
+    r = ask(cli, srv.base_url, "--ca-bundle", str(missing), "hi")
+    assert r.returncode == 2 and "does not exist" in r.stderr and "--ca-bundle" in r.stderr, r
+    junk = tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    r = ask(cli, srv.base_url, "hi", env={"SSL_CERT_FILE": str(junk)})
+    assert r.returncode == 2 and "SSL_CERT_FILE" in r.stderr and "PEM" in r.stderr, r
+    # A stale SSL_CERT_FILE does not break a plain-http server.
+    r = ask(cli, server.base_url, "hi", env={"SSL_CERT_FILE": str(missing)})
+    assert r.returncode == 0, r
+
+
+# --- a small forwarding proxy ----------------------------------------------------------------------
+
+
+class Proxy:
+    """An HTTP proxy on 127.0.0.1: absolute-form requests are forwarded (one per connection), CONNECT is
+    tunnelled. `seen` records each request line."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.seen: list[str] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def _serve(self, conn: socket.socket) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                conn.close()
+                return
+            data += chunk
+        head, _, rest = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, version = lines[0].split(" ")
+        self.seen.append(f"{method} {target}")
+        if method == "CONNECT":
+            host, port = target.rsplit(":", 1)
+            upstream = socket.create_connection((host, int(port)))
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+        else:
+            from urllib.parse import urlsplit
+
+            url = urlsplit(target)
+            upstream = socket.create_connection((url.hostname, url.port))
+            headers = [h for h in lines[1:] if not h.lower().startswith(("proxy-", "connection:"))]
+            path = url.path + (f"?{url.query}" if url.query else "")
+            upstream.sendall(
+                "\r\n".join([f"{method} {path} {version}", *headers, "Connection: close", "", ""]).encode(
+                    "latin-1"
+                )
+                + rest
+            )
+        t = threading.Thread(target=self._pipe, args=(upstream, conn), daemon=True)
+        t.start()
+        self._pipe(conn, upstream)
+        t.join(5)
+        conn.close()
+        upstream.close()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def proxy():
+    p = Proxy()
+    yield p
+    p.close()
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_proxy_flag_and_profile_carry_the_request(cli, server, tls_server, proxy, transport):
+    server.push(Scenario(text="through the proxy"))
+    r = ask(cli, server.base_url, "--transport", transport, "--proxy", proxy.url, "hi")
+    assert r.returncode == 0 and r.stdout == "through the proxy", r
+    assert proxy.seen == [f"POST {server.base_url}/chat/completions"]
+    srv, ca_pem = tls_server
+    assert cli("profile", "add", "via", "--base-url", srv.base_url).returncode == 0
+    assert cli("profile", "set", "via", "proxy", proxy.url).returncode == 0
+    r = cli("ask", "-P", "via", "-m", "m", "--transport", transport, "--ca-bundle", str(ca_pem), "hi")
+    assert r.returncode == 0, r
+    assert proxy.seen[-1] == f"CONNECT 127.0.0.1:{srv.port}"  # https through the proxy: a tunnel
+
+
+def test_bad_proxy_url_is_a_usage_error(cli, server):
+    r = ask(cli, server.base_url, "--proxy", "ftp://user:secret@proxy:21", "hi")
+    assert r.returncode == 2 and "proxy URL" in r.stderr and "secret" not in r.stderr, r
+    assert not server.requests
