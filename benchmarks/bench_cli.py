@@ -63,6 +63,7 @@ class BenchError(Exception):
 class Run:
     wall: float
     rss_kb: int
+    cpu: float  # user + system CPU seconds of the client (less sensitive to the machine's load)
     rc: int
     out: bytes
     err: bytes
@@ -129,7 +130,8 @@ def run_once(argv: list[str], env: dict[str, str]) -> Run:
             rss_kb = int(lines[-1])
         except (IndexError, ValueError):
             raise BenchError(f"cannot read the peak RSS that /usr/bin/time wrote: {lines!r}") from None
-    return Run(wall, rss_kb, proc.returncode, b"".join(out), b"".join(err))
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(wall, rss_kb, cpu, proc.returncode, b"".join(out), b"".join(err))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -402,9 +404,18 @@ def stream_report(groups: list[StreamGroup]) -> str:
     return table(headers, rows, "llrrrrr") + "\n" + note
 
 
-def marginal_us(big: Case, small: Case, tokens: int) -> list[float]:
-    """Per round: the extra wall time per extra token, in microseconds."""
+def marginal_us(big: Case, small: Case, tokens: int, cpu: bool = False) -> list[float]:
+    """Per round: the extra wall (or CPU) time per extra token, in microseconds."""
+    if cpu:
+        return [(b.cpu - s.cpu) / tokens * 1e6 for b, s in zip(big.runs, small.runs, strict=True)]
     return [(b.wall - s.wall) / tokens * 1e6 for b, s in zip(big.runs, small.runs, strict=True)]
+
+
+def cpu_cross_check(label: str, llm: tuple[Case, Case], base: tuple[Case, Case], tokens: int) -> str:
+    b = marginal_us(base[1], base[0], tokens, cpu=True)
+    m = marginal_us(llm[1], llm[0], tokens, cpu=True)
+    r = statistics.median(x / y for x, y in zip(m, b, strict=True))
+    return f"  {label}: {statistics.median(b):.2f} us -> {statistics.median(m):.2f} us (x{r:.2f})"
 
 
 def issue_table(
@@ -482,13 +493,34 @@ def issue_table(
                 verdict(s_ratio <= SDK_TARGET),
             ]
         )
+    checks = [
+        "marginal cost per token in CPU time (user + system: a cross-check that machine load blurs less):"
+    ]
+    checks.append(
+        cpu_cross_check(f"raw -> llmcli, {span}", (small.http, big.http), (small.raw, big.raw), extra)
+    )
+    if len(sdk_groups) >= 2:
+        checks.append(
+            cpu_cross_check(
+                f"bare SDK -> llmcli --transport sdk, {s_small.tokens // 1000}k->{s_big.tokens // 1000}k",
+                (s_small.sdk, s_big.sdk),
+                (s_small.bare_sdk, s_big.bare_sdk),
+                s_extra,
+            )
+        )
     note = (
         "raw = baselines/import_httpx.py (--version), oneshot_httpx.py (one-shot), stream_httpx.py (streaming);\n"
         "bare SDK = baselines/stream_sdk.py. x = median over rounds of llmcli / raw in the same round (tokens/s:\n"
         "raw wall / llmcli wall); marginal cost = (wall at the larger size - wall at the smaller) / extra tokens,\n"
         "per round, the median shown; RSS = median peak RSS of the client process."
     )
-    return table(["figure", "raw", "llmcli", "goal", "met?"], rows, "lllll") + "\n" + note
+    return (
+        table(["figure", "raw", "llmcli", "goal", "met?"], rows, "lllll")
+        + "\n"
+        + note
+        + "\n\n"
+        + "\n".join(checks)
+    )
 
 
 # ----------------------------------------------------------------------------------------------
