@@ -218,11 +218,16 @@ def execute(case: Case, env: dict[str, str], stderr_notes: dict[str, bytes]) -> 
 
 
 def measure(
-    cases: list[Case], n: int, env: dict[str, str], stderr_notes: dict[str, bytes], title: str
+    cases: list[Case],
+    n: int,
+    env: dict[str, str],
+    stderr_notes: dict[str, bytes],
+    title: str,
+    warm_up: bool = True,
 ) -> None:
     """One warm-up run of each case, then n rounds; the order rotates each round."""
-    print(f"  {title}: warm-up", end="", file=sys.stderr, flush=True)
-    for case in cases:
+    print(f"  {title}: warm-up" if warm_up else f"  {title}:", end="", file=sys.stderr, flush=True)
+    for case in cases if warm_up else ():
         execute(case, env, stderr_notes)
     for i in range(n):
         print(f" {i + 1}", end="", file=sys.stderr, flush=True)
@@ -404,6 +409,10 @@ def stream_report(groups: list[StreamGroup]) -> str:
     return table(headers, rows, "llrrrrr") + "\n" + note
 
 
+def k(tokens: int) -> str:
+    return f"{tokens // 1000}k" if tokens >= 1000 and tokens % 1000 == 0 else str(tokens)
+
+
 def marginal_us(big: Case, small: Case, tokens: int, cpu: bool = False) -> list[float]:
     """Per round: the extra wall (or CPU) time per extra token, in microseconds."""
     if cpu:
@@ -444,7 +453,7 @@ def issue_table(
     tps = paired(big.raw, big.http, lambda x, y: x.wall / y.wall)  # llmcli tok/s / raw tok/s
     rows.append(
         [
-            f"streaming into a pipe, {big.tokens // 1000}k tokens, tokens/s",
+            f"streaming into a pipe, {k(big.tokens)} tokens, tokens/s",
             f"1.0 ({big.tokens / big.raw.median:,.0f}/s)",
             f"x{tps:.2f} ({big.tokens / big.http.median:,.0f}/s)",
             f">= x{STREAM_TARGET:g}",
@@ -452,7 +461,7 @@ def issue_table(
         ]
     )
     extra = big.tokens - small.tokens
-    span = f"{small.tokens // 1000}k->{big.tokens // 1000}k"
+    span = f"{k(small.tokens)}->{k(big.tokens)}"
     raw_m = marginal_us(big.raw, small.raw, extra)
     llm_m = marginal_us(big.http, small.http, extra)
     m_ratio = statistics.median(a / b for a, b in zip(llm_m, raw_m, strict=True))
@@ -486,7 +495,7 @@ def issue_table(
         s_ratio = statistics.median(a / b for a, b in zip(ours, bare, strict=True))
         rows.append(
             [
-                f"`--transport sdk` per token, {s_small.tokens // 1000}k->{s_big.tokens // 1000}k, vs bare SDK script",
+                f"`--transport sdk` per token, {k(s_small.tokens)}->{k(s_big.tokens)}, vs bare SDK script",
                 f"{statistics.median(bare):.2f} us (bare SDK)",
                 f"{statistics.median(ours):.2f} us (x{s_ratio:.2f})",
                 f"<= x{SDK_TARGET:g}",
@@ -502,7 +511,7 @@ def issue_table(
     if len(sdk_groups) >= 2:
         checks.append(
             cpu_cross_check(
-                f"bare SDK -> llmcli --transport sdk, {s_small.tokens // 1000}k->{s_big.tokens // 1000}k",
+                f"bare SDK -> llmcli --transport sdk, {k(s_small.tokens)}->{k(s_big.tokens)}",
                 (s_small.sdk, s_big.sdk),
                 (s_small.bare_sdk, s_big.bare_sdk),
                 s_extra,
@@ -536,14 +545,23 @@ def main(argv: list[str] | None = None) -> int:
         help="stream sizes for the SDK pair (default 2000,20000: the SDK spends ~0.1 ms a token, "
         "so 100k tokens would take most of the run)",
     )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="every case once, no warm-up, 200 and 400 tokens: checks it runs, measures nothing",
+    )
     args = parser.parse_args(argv)
 
-    n = args.runs or (3 if args.quick else 7)
+    n = args.runs or (1 if args.smoke else 3 if args.quick else 7)
+    warm_up = not args.smoke
     if args.sizes:
         sizes = [int(s) for s in args.sizes.split(",")]
     else:
-        sizes = [2000, 20000] if args.quick else [2000, 20000, 100000]
-    sdk_sizes = [int(s) for s in args.sdk_sizes.split(",")] if args.sdk_sizes else [2000, 20000]
+        sizes = [200, 400] if args.smoke else [2000, 20000] if args.quick else [2000, 20000, 100000]
+    if args.sdk_sizes:
+        sdk_sizes = [int(s) for s in args.sdk_sizes.split(",")]
+    else:
+        sdk_sizes = [200, 400] if args.smoke else [2000, 20000]
     if not Path(LLMCLI).exists():
         raise SystemExit(f"bench_cli: no console script at {LLMCLI}; run with the venv's python")
 
@@ -567,7 +585,7 @@ def main(argv: list[str] | None = None) -> int:
         version_case = Case("llmcli --version", [LLMCLI, "--version"], expect_prefix(b"llmcli "))
         help_case = Case("llmcli --help", [LLMCLI, "--help"], expect_help)
         print("running:", file=sys.stderr)
-        measure([floor, httpx_base, version_case, help_case], n, env, stderr_notes, "startup")
+        measure([floor, httpx_base, version_case, help_case], n, env, stderr_notes, "startup", warm_up)
 
         with Server("--oneshot") as srv:
             oneshot_base = Case(
@@ -588,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
                 [LLMCLI, "ask", "--no-stream", "--base-url", srv.url, "-m", MODEL, "hi"],
                 expect_exact(_corpus.ONESHOT_TEXT),
             )
-            measure([oneshot_base, oneshot, oneshot_saved], n, env, stderr_notes, "one-shot")
+            measure([oneshot_base, oneshot, oneshot_saved], n, env, stderr_notes, "one-shot", warm_up)
 
         # -- streaming -----------------------------------------------------------------------------
         # Every size's server runs at once, and one round runs every client at every size, so that the
@@ -622,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 groups.append(group)
             cases = [c for g in groups for c in g.cases]
-            measure(cases, n, env, stderr_notes, f"streaming ({len(cases)} cases a round)")
+            measure(cases, n, env, stderr_notes, f"streaming ({len(cases)} cases a round)", warm_up)
         finally:
             for srv in servers:
                 srv.stop()
@@ -640,7 +658,16 @@ def main(argv: list[str] | None = None) -> int:
     print(stream_report(groups))
     print()
     print("== Issue 10: llmcli against the raw scripts (same run; medians of pairwise ratios) ==")
-    print(issue_table(version_case, httpx_base, oneshot, oneshot_base, groups))
+    if len([g for g in groups if g.http is not None]) >= 2:
+        print(issue_table(version_case, httpx_base, oneshot, oneshot_base, groups))
+    else:
+        print("(needs two stream sizes: the cost per token is the difference between them)")
+    if args.smoke:
+        print("(smoke run: one run per case; the figures above mean nothing)")
+    elif sizes[-1] < 100000:
+        print(
+            f"(note: the streaming goals are defined at 100k tokens; this run's largest size is {sizes[-1]})"
+        )
     if stderr_notes:
         print()
         print("stderr from clients (not an error, shown once per case):")

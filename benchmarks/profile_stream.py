@@ -1,6 +1,6 @@
 """Profile one streaming `llmcli ask` to a pipe: where the CPU goes, per thread, and how far the reader runs ahead.
 
-    /work/venv/bin/python benchmarks/profile_stream.py [--tokens 100000] [--transport http|sdk] [--top 25]
+    /work/venv/bin/python benchmarks/profile_stream.py [--tokens 100000] [--transport http|sdk] [--top 25] [--smoke]
 
 Starts the benchmark server (benchmarks/_server.py), then runs llmcli in a child process the way the
 console script does (llmcli.__main__.run), with its stdout on a pipe that this process drains and
@@ -9,7 +9,9 @@ checks. Two child runs:
   1. cProfile in every thread (the main thread writes the answer; llmcli's watchdog runs the HTTP
      read + SSE parse in a "llmcli-reader" thread): top functions by own time and by cumulative time.
   2. no profiler; a sampler thread polls the size of the watchdog's hand-over queue every 2 ms:
-     the maximum depth shows how many events pile up between the reader and the writer (memory).
+     the maximum depth shows how many network reads pile up between the reader and the writer (memory).
+
+--smoke: 300 tokens, no warm-up run, top 3: checks that the script still runs.
 """
 
 from __future__ import annotations
@@ -68,35 +70,24 @@ def child_profile(stats_dir: str, argv: list[str]) -> int:
 
 
 def child_queue(argv: list[str]) -> int:
-    import queue
-    import types
-
     import llmcli.transport.watchdog as watchdog
 
-    queues: list = []
+    # Only this process's view of the watchdog: every BytePump made is kept, to sample its queue.
+    pumps: list[watchdog.BytePump] = []
+    original_init = watchdog.BytePump.__init__
 
-    def recording(cls: type) -> object:
-        def make(*args: object, **kw: object) -> object:
-            q = cls(*args, **kw)
-            queues.append(q)
-            return q
+    def init(self, *args, **kw) -> None:
+        original_init(self, *args, **kw)
+        pumps.append(self)
 
-        return make
-
-    # Only this process's view of the watchdog module: the queues it makes are recorded.
-    watchdog.queue = types.SimpleNamespace(  # type: ignore[assignment]
-        Queue=recording(queue.Queue),
-        SimpleQueue=recording(queue.SimpleQueue),
-        Empty=queue.Empty,
-        Full=queue.Full,
-    )
+    watchdog.BytePump.__init__ = init  # type: ignore[method-assign]
     depth = [0]
     stop = threading.Event()
 
     def sample() -> None:
         while not stop.wait(0.002):
-            for q in queues:
-                depth[0] = max(depth[0], q.qsize())
+            for pump in pumps:
+                depth[0] = max(depth[0], pump._q.qsize())
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -107,6 +98,8 @@ def child_queue(argv: list[str]) -> int:
     wall = time.perf_counter() - started
     stop.set()
     sampler.join()
+    if not pumps:
+        raise SystemExit("profile_stream: no BytePump was made: the watchdog changed, update this script")
     import resource
 
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -166,7 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=100000)
     parser.add_argument("--transport", choices=["http", "sdk"], default="http")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--smoke", action="store_true", help="300 tokens, no warm-up, top 3: checks it runs")
     args = parser.parse_args(argv)
+    if args.smoke:
+        args.tokens, args.top = 300, 3
 
     sys.path.insert(0, str(HERE))
     import _corpus
@@ -186,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
             env = {k: v for k, v in os.environ.items() if not k.upper().startswith(("OPENAI_", "LLMCLI_"))}
             env["LLMCLI_HOME"] = tmp
             ask = ["ask", "--transport", args.transport, "--base-url", url, "-m", "m", "go"]
-            spawn(["--child-queue", "--", *ask], env, expected)  # warm-up: fills the server's cache
+            if not args.smoke:
+                spawn(["--child-queue", "--", *ask], env, expected)  # warm-up: fills the server's cache
             queue_line = spawn(["--child-queue", "--", *ask], env, expected)
             stats_dir = os.path.join(tmp, "stats")
             os.mkdir(stats_dir)
