@@ -37,7 +37,7 @@ from .wire import (
     StreamTracker,
     chunk_events,
     embeddings_or_error,
-    json_loads,
+    fast_json_reader,
     model_infos,
     not_offered,
     parse_json_chunk,
@@ -158,7 +158,7 @@ class HttpTransport:
         # here, with no per-line or per-event generators between the socket and the caller.
         decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
         parser = SSEParser()
-        loads = json_loads()
+        loads = fast_json_reader()
         progress = pump.progress
         track = tracker.track
         try:
@@ -173,7 +173,7 @@ class HttpTransport:
                     try:
                         chunk = loads(data)
                     except ValueError:
-                        chunk = parse_json_chunk(data, tracker)  # raises: not JSON
+                        chunk = parse_json_chunk(data, tracker)  # json.loads, or malformed
                     message = stream_error_from(chunk)
                     if message is None and kind == "error":
                         message = server_message(data) or "error"

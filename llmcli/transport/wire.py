@@ -254,36 +254,36 @@ class StreamTracker:
 
 
 def parse_json_chunk(data: str, tracker: StreamTracker) -> Any:
+    """json.loads, or the stream's "not a JSON chunk" error. (The hot path tries fast_json_reader()
+    first and comes here only with what it refused: see json_loads.)"""
     try:
-        return _loads(data)
+        return json.loads(data)
     except ValueError:
         raise tracker.malformed(data) from None
 
 
-def _loads(text: str) -> Any:
-    """json.loads through orjson where it can (a fifth of the cost per chunk); set up on first use."""
-    global _loads
-    _loads = json_loads()
-    return _loads(text)
+def fast_json_reader() -> Callable[[str], Any]:
+    """orjson.loads (a fifth of json.loads' cost per chunk), or json.loads without orjson.
 
-
-def json_loads() -> Callable[[str], Any]:
-    """A function that reads JSON as json.loads does, through orjson where orjson agrees.
-
-    Raises ValueError (json.JSONDecodeError) exactly where json.loads does."""
+    orjson refuses some JSON that json.loads reads (a lone surrogate such as "\ud83d", NaN/Infinity,
+    1e400): what it refuses goes to json.loads, and only what json.loads refuses too is malformed. One
+    difference remains: orjson reads an integer beyond 64 bits as a float rather than refusing it."""
     try:
         import orjson
     except ImportError:  # orjson is a dependency, but a platform without a wheel can still run llmcli
         return json.loads
-    fast, slow = orjson.loads, json.loads
+    return orjson.loads
+
+
+def json_loads() -> Callable[[str], Any]:
+    """A function that reads JSON as json.loads does (see fast_json_reader), raising ValueError
+    exactly where json.loads does."""
+    fast, slow = fast_json_reader(), json.loads
 
     def loads(text: str) -> Any:
         try:
             return fast(text)
         except ValueError:
-            # orjson refuses some JSON that json.loads takes (a lone surrogate such as "\ud83d",
-            # NaN/Infinity, 1e400): only what json.loads refuses too is malformed. (One difference
-            # remains: orjson reads an integer beyond 64 bits as a float rather than refusing it.)
             return slow(text)
 
     return loads
