@@ -307,3 +307,65 @@ def test_data_that_is_not_json_is_still_malformed() -> None:
         _stream_events(url)
     thread.join(5)
     assert "not a JSON chunk" in str(info.value)
+
+
+# -- the SDK's typed chunks: read_field's shortcut reads what getattr + model_extra read ---------
+
+
+def _read_field_by_getattr(obj, key):
+    """read_field as it was before its shortcut (the reference)."""
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(key)
+    value = getattr(obj, key, None)
+    if value is None:
+        extra = getattr(obj, "model_extra", None)
+        if extra:
+            value = extra.get(key)
+    return value
+
+
+@pytest.mark.parametrize(
+    "chunk",
+    [
+        {
+            "id": "c",
+            "model": "m",
+            "choices": [{"index": 0, "delta": {"content": "x"}, "finish_reason": None}],
+        },
+        {
+            "id": "c",
+            "model": "m",
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"reasoning_content": "r", "role": "assistant"},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3, "extra_field": 4},
+            "x_vendor": {"a": 1},
+        },
+        {"id": "c", "choices": [{"index": 1, "delta": {"reasoning": "r2", "content": None}}]},
+    ],
+)
+def test_read_field_reads_sdk_models_as_getattr_does(chunk):
+    from openai._models import construct_type
+    from openai.types.chat import ChatCompletionChunk
+
+    from llmcli.transport.wire import chunk_events, read_field
+
+    model = construct_type(type_=ChatCompletionChunk, value=chunk)
+    names = ["id", "model", "choices", "usage", "x_vendor", "missing", "model_extra", "model_fields_set"]
+    for name in names:
+        assert read_field(model, name) == _read_field_by_getattr(model, name), name
+    for choice in model.choices:
+        for name in ["index", "delta", "finish_reason", "logprobs", "missing"]:
+            assert read_field(choice, name) == _read_field_by_getattr(choice, name), name
+        for name in ["content", "role", "reasoning_content", "reasoning", "refusal", "missing"]:
+            assert read_field(choice.delta, name) == _read_field_by_getattr(choice.delta, name), name
+    if model.usage is not None:
+        for name in ["prompt_tokens", "total_tokens", "extra_field", "missing"]:
+            assert read_field(model.usage, name) == _read_field_by_getattr(model.usage, name), name
+    assert list(chunk_events(model)) == list(chunk_events(chunk))

@@ -30,6 +30,17 @@ from .status import network_error
 REASONING_FIELDS = ("reasoning_content", "reasoning")
 
 
+_CLASS_HAS: dict[tuple[type, str], bool] = {}
+
+
+def _class_has(cls: type, key: str) -> bool:
+    """Whether `cls` defines `key` itself (a property, a method): looked up once per type and name."""
+    found = _CLASS_HAS.get((cls, key))
+    if found is None:
+        found = _CLASS_HAS[(cls, key)] = any(key in vars(k) for k in cls.__mro__)
+    return found
+
+
 def read_field(obj: Any, key: str) -> Any:
     """Read a field from a JSON dict or from an SDK model (whose unknown fields live in model_extra)."""
     if type(obj) is dict:  # the hot path: one call per field of every chunk
@@ -38,6 +49,16 @@ def read_field(obj: Any, key: str) -> Any:
         return None
     if isinstance(obj, Mapping):
         return obj.get(key)
+    # An SDK (pydantic) model keeps its declared fields in __dict__ and the undeclared ones in
+    # __pydantic_extra__: read them there. getattr of a missing name goes through pydantic's
+    # __getattr__ and an AttributeError, which cost more per chunk than the rest of this together.
+    fields = getattr(obj, "__dict__", None)
+    if fields is not None and not _class_has(type(obj), key):  # (a property or class attribute: getattr)
+        if key in fields:
+            return fields[key]
+        extra = getattr(obj, "__pydantic_extra__", None)
+        if type(extra) is dict:
+            return extra.get(key)
     value = getattr(obj, key, None)
     if value is None:
         extra = getattr(obj, "model_extra", None)
