@@ -14,6 +14,7 @@ class ExitCode(IntEnum):
     RATE_LIMITED = 5
     NETWORK = 6
     INCOMPLETE = 7
+    WAIT_TIMEOUT = 124
     SIGINT = 130
     SIGPIPE = 141
     SIGTERM = 143
@@ -100,6 +101,28 @@ class IncompleteAnswer(TransportError):
         self.reason = reason
 
 
+# --- remote jobs (batches, fine-tuning) ---------------------------------------------------
+
+
+class JobIncomplete(LlmcliError):
+    """A remote job ended without doing all its work: some requests failed, or it failed, expired or
+    was cancelled."""
+
+    exit_code = ExitCode.INCOMPLETE
+
+
+class JobRejected(LlmcliError):
+    """The provider refused the job's input (a batch that failed validation)."""
+
+    exit_code = ExitCode.REJECTED
+
+
+class WaitTimedOut(LlmcliError):
+    """--timeout-wait passed before the job ended; the job goes on."""
+
+    exit_code = ExitCode.WAIT_TIMEOUT
+
+
 class Interrupted(LlmcliError):
     """SIGINT or SIGTERM arrived; exit_code is 130 or 143."""
 
@@ -116,3 +139,9 @@ class OutputClosed(LlmcliError):
 
     def __init__(self) -> None:
         super().__init__("output closed")
+
+
+class SchemaMismatch(LlmcliError):
+    """`--schema`: the answer arrived whole but is not JSON the schema accepts (its text stays on stdout)."""
+
+    exit_code = ExitCode.INCOMPLETE

@@ -90,6 +90,8 @@ def run_exchange(
     nothing is saved; a history problem is a warning there, never a failed answer. `cache` is a
     store.cache.ResponseCache (or None): a hit is replayed through the same sink instead of sending
     the request, and only a complete answer is stored."""
+    messages = getattr(request, "messages", None)  # a CompletionRequest has a prompt, no messages
+    sent = messages[-1].attachments if messages else ()
     if recorder is not None:
         recorder.start(
             prompt,
@@ -99,6 +101,7 @@ def run_exchange(
             model=request.model,
             params={**request.params, **request.extra},
             kind="completion" if isinstance(request, CompletionRequest) else "chat",
+            attachments=[a.to_record() for a in sent] or None,
         )
     key = cache.key_for(request) if cache is not None else None
     hit = cache.get(key) if key is not None else None
@@ -109,6 +112,10 @@ def run_exchange(
         outcome = run_turn(transport, request, sink, stream=stream)
         if key is not None and cacheable(outcome):
             cache.put(key, cache_value(outcome))
+    if outcome.error is not None and messages:
+        from .core.attachments import explain_refusal
+
+        explain_refusal(outcome.error, messages)
     if recorder is not None:
         recorder.finish(outcome)
     return outcome

@@ -43,6 +43,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
+from refserver_jobs import JobsApi
 from refserver_monitor import install as install_monitor
 
 __all__ = ["RecordedRequest", "RefServer", "Scenario", "DEFAULT_MODELS", "EXTRA_ENDPOINTS", "split_words"]
@@ -443,6 +444,8 @@ class RefServer:
         self._thread: threading.Thread | None = None
         self.scheme = "http"  # "https" with uvicorn_options' ssl_certfile/ssl_keyfile (tests/test_network.py)
         self.uvicorn_options: dict[str, Any] = {}
+        self.jobs = JobsApi(self)  # /files, /batches, /fine_tuning (tests/refserver_jobs.py)
+        self.extensions: list[Any] = [self.jobs]  # more endpoints: handle() -> Response | None, reset()
         self.app = self._build_app()
 
     # ---- public API ---------------------------------------------------
@@ -465,6 +468,8 @@ class RefServer:
             self.require_key = None
             self.default = Scenario()
             self.models = copy.deepcopy(DEFAULT_MODELS)
+        for ext in self.extensions:
+            ext.reset()
         self.monitor.reset()
 
     def chat_requests(self) -> list[RecordedRequest]:
@@ -598,6 +603,11 @@ class RefServer:
 
         if sc.status != 200:
             return self._error(sc, extra)
+
+        for ext in self.extensions:
+            response = await ext.handle(request, method, path, raw, body)
+            if response is not None:
+                return response
 
         is_chat = path.endswith("/chat/completions")
         is_models = path.endswith("/models")

@@ -8,18 +8,23 @@ import typer
 
 from .. import __version__
 from . import auth as auth_cmd
+from . import batch as batch_cmd
 from . import cache as cache_cmd
 from . import config as config_cmd
+from . import files as files_cmd
+from . import finetune as finetune_cmd
 from . import health as health_cmd
 from . import history as history_cmd
 from . import options as o
 from . import profile as profile_cmd
+from . import template as template_cmd
 from .ask import ask
 from .chat import chat
 from .complete import complete
 from .completion import _install, _show, completion
 from .embed import embed
 from .models import models
+from .schema import schema
 from .top import top
 
 app = typer.Typer(
@@ -86,3 +91,8 @@ app.add_typer(auth_cmd.app, name="auth")
 app.add_typer(profile_cmd.app, name="profile")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(history_cmd.app, name="history")
+app.command(help="Print the JSON Schema that --schema SCHEMA sends.")(schema)
+app.add_typer(template_cmd.app, name="template")
+app.add_typer(files_cmd.app, name="files")
+app.add_typer(batch_cmd.app, name="batch")
+app.add_typer(finetune_cmd.app, name="finetune")

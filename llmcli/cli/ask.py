@@ -13,17 +13,32 @@ from ..core.tty import isatty
 from ..errors import UsageError
 from . import history as h
 from . import options as o
+from . import shaping as sh
 from .common import load_settings, warn
 from .context import exchange_context
 
 
-def read_prompt(args: list[str], stdin=None, *, command: str = "ask") -> str:
+def read_prompt(
+    args: list[str],
+    stdin=None,
+    *,
+    command: str = "ask",
+    stdin_taken: bool = False,
+    required: bool = True,
+) -> str:
     """Arguments joined by spaces; stdin (when not a terminal) after a blank line; `-` = stdin alone.
-    (`llmcli complete` reads its prompt the same way; `command` names it in the hints.)"""
+    (`llmcli complete` reads its prompt the same way; `command` names it in the hints.)
+
+    `stdin_taken`: stdin is an attachment (`-f -`), not prompt text. `required=False` (files or a
+    template make the message): no prompt at all is "" rather than an error."""
     stdin = sys.stdin if stdin is None else stdin
     only_stdin = args == ["-"]
+    if only_stdin and stdin_taken:
+        raise UsageError(
+            "stdin cannot be both the prompt (`-`) and an attachment (-f -)", hint="drop one of them"
+        )
     text = "" if only_stdin else " ".join(args)
-    piped = stdin is not None and not isatty(stdin)
+    piped = not stdin_taken and stdin is not None and not isatty(stdin)
     if only_stdin and not piped:
         raise UsageError(
             "`-` reads the prompt from stdin, but stdin is a terminal",
@@ -42,6 +57,8 @@ def read_prompt(args: list[str], stdin=None, *, command: str = "ask") -> str:
         data = data.rstrip("\r\n")
         if data:
             text = f"{text}\n\n{data}" if text else data
+    if not required and not text.strip():
+        return ""
     if not args and not piped:
         raise UsageError(
             "no prompt",
@@ -108,6 +125,15 @@ def ask(
     ca_bundle: o.CaBundle = None,
     insecure: o.Insecure = False,
     proxy: o.Proxy = None,
+    file: o.File = None,
+    max_file_bytes: o.MaxFileBytes = None,
+    image_detail: o.ImageDetail = None,
+    schema: o.Schema = None,
+    schema_strict: o.SchemaStrict = False,
+    schema_multi: o.SchemaMulti = False,
+    compact: o.Compact = False,
+    template: o.Template = None,
+    param: o.Param = None,
 ) -> None:
     """Ask one question; the answer streams to stdout."""
     if fmt not in ("text", "json"):
@@ -115,8 +141,21 @@ def ask(
     if plain and markdown:
         raise UsageError("--plain and --markdown exclude each other", hint="give one of them")
     show = o.show_form(show_request)
-    text = read_prompt(prompt or [])
-    settings = load_settings(model=model, cache=cache)
+    tpl = sh.use_template(template, param)
+    files = sh.files_of(tpl, file)
+    text = read_prompt(prompt or [], stdin_taken="-" in files, required=sh.prompt_required(tpl, files))
+    shaped = sh.shape(
+        text,
+        tpl,
+        param,
+        files=files,
+        max_file_bytes=max_file_bytes,
+        image_detail=image_detail,
+        schema=schema,
+        schema_strict=schema_strict,
+        schema_multi=schema_multi,
+    )
+    settings = load_settings(model=model, cache=cache, template=shaped.template)
     with exchange_context(
         settings,
         no_save=no_save,
@@ -126,7 +165,11 @@ def ask(
         cache_any=cache_any,
     ) as ctx:
         messages, system_prompt = compose_messages(
-            text, system=system, default_system=settings.system, earlier=ctx.earlier
+            shaped.prompt,
+            system=system,
+            default_system=settings.system,
+            earlier=ctx.earlier,
+            attachments=shaped.attachments,
         )
         request = build_request(
             settings,
@@ -138,38 +181,48 @@ def ask(
             stop=stop,
             seed=seed,
             options=option,
+            schema=shaped.schema,
         )
         if show is not None:  # the point where the request would be sent: print it instead
             from ..show import show_request as print_request
 
             print_request(ctx.config, request, show, stream=not no_stream)
             return
-        from ..render.choose import choose_sink
+        from ..render.choose import WaitingSink, choose_sink
         from ..turn import run_exchange
 
-        sink = choose_sink(fmt, plain, markdown=markdown, reasoning=not no_reasoning)
+        whole = sh.buffered(shaped.schema, fmt, plain=plain, markdown=markdown, compact=compact)
+        sink = (
+            WaitingSink() if whole else choose_sink(fmt, plain, markdown=markdown, reasoning=not no_reasoning)
+        )
         outcome = run_exchange(
             ctx.client,
             request,
             sink,
-            prompt=text,
+            prompt=shaped.prompt,
             system=system_prompt,
             settings=settings,
             recorder=ctx.recorder,
             stream=not no_stream,
             cache=ctx.cache,
         )
+    extra = {"attachments": sh.records(shaped.attachments)} if shaped.attachments else {}
+    if shaped.schema is not None:
+        extra["schema_error"] = sh.finish_schema(outcome, shaped.schema, printed_whole=whole, compact=compact)
     _report(
         outcome,
         fmt=fmt,
         stats=stats,
         requested_max=request.params.get("max_tokens"),
         conversation_id=ctx.recorder.kept_id if ctx.recorder is not None else None,
+        extra=extra,
     )
 
 
-def _report(outcome, *, fmt: str, stats: bool, requested_max, conversation_id: str | None = None) -> None:
-    from ..errors import OutputClosed
+def _report(
+    outcome, *, fmt: str, stats: bool, requested_max, conversation_id: str | None = None, extra=None
+) -> None:
+    from ..errors import OutputClosed, SchemaMismatch
     from ..render.sink import write_out
 
     if fmt == "json" and not isinstance(outcome.error, OutputClosed) and (outcome.ok or outcome.content):
@@ -181,6 +234,7 @@ def _report(outcome, *, fmt: str, stats: bool, requested_max, conversation_id: s
             "timing": outcome.timing.to_dict(),
             "conversation_id": conversation_id,
             "cached": outcome.cached,
+            **(extra or {}),
         }
         if not outcome.ok:
             doc["status"] = outcome.status
@@ -190,7 +244,7 @@ def _report(outcome, *, fmt: str, stats: bool, requested_max, conversation_id: s
         from ..turn import stats_line
 
         warn(stats_line(outcome))
-    if outcome.status == "length":
+    if outcome.status == "length" and not isinstance(outcome.error, SchemaMismatch):  # that says it too
         limit = f" ({requested_max} tokens)" if requested_max else ""
         warn(f"the answer was cut at max_tokens{limit}; raise --max-tokens for more")
     if outcome.error is not None:

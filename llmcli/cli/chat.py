@@ -12,6 +12,7 @@ from ..core.tty import isatty
 from ..errors import UsageError
 from . import history as h
 from . import options as o
+from . import shaping as sh
 from .common import load_settings
 from .context import exchange_context
 
@@ -60,11 +61,30 @@ def chat(
     ca_bundle: o.CaBundle = None,
     insecure: o.Insecure = False,
     proxy: o.Proxy = None,
+    file: o.File = None,
+    max_file_bytes: o.MaxFileBytes = None,
+    image_detail: o.ImageDetail = None,
+    schema: o.Schema = None,
+    schema_strict: o.SchemaStrict = False,
+    schema_multi: o.SchemaMulti = False,
+    template: o.Template = None,
+    param: o.Param = None,
 ) -> int:
     """Chat in a REPL: each turn sends the whole conversation; every turn is saved to history."""
     if plain and markdown:
         raise UsageError("--plain and --markdown exclude each other", hint="give one of them")
-    settings = load_settings(model=model, cache=cache)
+    # -f files go with the first message; a template's prompt wraps every message (repl/inputs.py).
+    shaped = sh.shape_chat(
+        template,
+        param,
+        files=file,
+        max_file_bytes=max_file_bytes,
+        image_detail=image_detail,
+        schema=schema,
+        schema_strict=schema_strict,
+        schema_multi=schema_multi,
+    )
+    settings = load_settings(model=model, cache=cache, template=shaped.template)
     with exchange_context(
         settings, no_save=no_save, continue_=continue_, conversation=conversation, cache_any=cache_any
     ) as ctx:
@@ -80,6 +100,7 @@ def chat(
             stop=stop,
             seed=seed,
             options=option,
+            schema=shaped.schema,
         )
         from ..render.choose import choose_sink
         from ..repl.session import ChatSession, Exchange
@@ -88,7 +109,10 @@ def chat(
             settings=settings,
             transport=client,
             model=chosen,
-            make_sink=lambda: choose_sink("text", plain, markdown=markdown, reasoning=not no_reasoning),
+            # JSON answers (a schema) are shown as text, never rendered as markdown
+            make_sink=lambda: choose_sink(
+                "text", plain or session.schema is not None, markdown=markdown, reasoning=not no_reasoning
+            ),
             recorder=rec,
             # A new chat takes -s or the profile's system prompt; a continued one keeps its own unless -s.
             system=system_in_force(system, settings.system, earlier),
@@ -98,9 +122,10 @@ def chat(
             cache=ctx.cache,
             config=ctx.config,
         )
+        sh.into_session(session, shaped)
         turns = earlier_turns(earlier)
         for user, answer in zip(turns[0::2], turns[1::2], strict=False):
-            session.exchanges.append(Exchange(user.content, answer.content, "complete"))
+            session.exchanges.append(Exchange(user.content, answer.content, "complete", user.attachments))
         from ..repl import loop
 
         if isatty(sys.stdin) and isatty(sys.stdout):

@@ -50,11 +50,16 @@ def given_options(ctx: Any = None) -> dict[str, Any]:
 
 
 def load_settings(
-    *, profile: str | None = None, model: str | None = None, cache: bool | None = None
+    *,
+    profile: str | None = None,
+    model: str | None = None,
+    cache: bool | None = None,
+    template: Any = None,
 ) -> Settings:
     """Settings for the running command: the connection options come from the command line (see
     `given_options`); `profile` is given only to resolve a profile other than the flag's; `cache` is
-    --cache (True) / --no-cache (False) where a command has them."""
+    --cache (True) / --no-cache (False) where a command has them; `template` (core.templates.Template,
+    from -t) is the layer between the flags and the rest."""
     given = given_options()
     ca_bundle = given.get("ca_bundle")
     flags = Flags(
@@ -70,7 +75,7 @@ def load_settings(
         proxy=given.get("proxy"),
         cache=cache,
     )
-    return resolve(flags, os.environ, load_config(paths().config_file))
+    return resolve(flags, os.environ, load_config(paths().config_file), template)
 
 
 def load_config_file() -> Config:
@@ -113,7 +118,8 @@ def api_key(settings: Settings, *, quiet: bool = False) -> ResolvedKey:
 
 
 def transport_config(settings: Settings, key: ResolvedKey) -> TransportConfig:
-    """What a transport is built from; `--show-request` renders requests from the same config."""
+    """What every client of the server is built from (the chat transports, the resource client);
+    `--show-request` renders requests from the same config."""
     return TransportConfig(
         base_url=settings.base_url,
         api_key=key.key,
@@ -151,6 +157,17 @@ def network_notes(settings: Settings) -> None:
         )
 
 
+def keyring_hint(settings: Settings, key: ResolvedKey) -> str | None:
+    """Why a 401/403 likely happened when the keyring could not give the key (None when it could)."""
+    if not key.warning:
+        return None
+    if key.keyring_unusable:
+        from ..keystore import WAYS_OUT
+
+        return f"{key.warning}; {WAYS_OUT}"
+    return f"{key.warning}; store it again with `llmcli auth login -P {settings.profile}`"
+
+
 def make_transport(settings: Settings, key: ResolvedKey) -> Transport:
     config = transport_config(settings, key)
     network_notes(settings)
@@ -162,13 +179,8 @@ def make_transport(settings: Settings, key: ResolvedKey) -> Transport:
         from ..transport.http import HttpTransport
 
         transport = HttpTransport(config)
-    if key.warning:
-        if key.keyring_unusable:
-            from ..keystore import WAYS_OUT
-
-            hint = f"{key.warning}; {WAYS_OUT}"
-        else:
-            hint = f"{key.warning}; store it again with `llmcli auth login -P {settings.profile}`"
+    hint = keyring_hint(settings, key)
+    if hint:
         return _KeyringHint(transport, hint)
     return transport
 

@@ -46,9 +46,12 @@ def show(
     ca_bundle: o.CaBundle = None,
     insecure: o.Insecure = False,
     proxy: o.Proxy = None,
+    template: o.Template = None,
 ) -> None:
-    """Every effective setting and where it came from."""
-    s = load_settings(model=model)
+    """Every effective setting and where it came from (with -t: as that template makes them)."""
+    from .shaping import use_template
+
+    s = load_settings(model=model, template=use_template(template, None))
     key = api_key(s)
     p = paths()
     rows: list[tuple[str, str, str]] = [
@@ -61,10 +64,14 @@ def show(
         ("debug", str(s.debug).lower(), s.sources["debug"]),
         ("api_key", mask(key.key), key.source),
     ]
+    if s.template is not None:
+        rows.append(("template", s.template, s.sources["template"]))
     if s.system is not None:
         rows.append(("system", s.system, s.sources["system"]))
     for k, v in s.request_defaults.items():
-        rows.append((k, str(v), s.sources[k]))
+        rows.append((k, v if isinstance(v, str) else json.dumps(v), s.sources[k]))
+    for k, v in s.extra_defaults.items():
+        rows.append((f"option {k}", json.dumps(v), s.sources[f"option {k}"]))
     if s.ca_bundle is not None:
         rows.append(("ca_bundle", s.ca_bundle, s.sources["ca_bundle"]))
     if s.insecure:

@@ -11,7 +11,7 @@ from ..core.settings import Settings
 from ..core.types import Message
 from ..transport.base import Transport, TransportConfig
 from . import history as h
-from .common import api_key, make_transport, offline_model, pick_model, transport_config
+from .common import api_key, make_transport, offline_model, pick_model, transport_config, warn
 
 
 @dataclass(slots=True)
@@ -40,6 +40,10 @@ def exchange_context(
     rec, earlier, conv_model = h.open_history(
         no_save=no_save or showing, continue_=continue_, conversation=conversation, settings=settings
     )
+    if earlier:  # images of earlier turns are read again from their paths (stderr says when one is gone)
+        from ..core.attachments import restore_messages
+
+        earlier = restore_messages(earlier, warn)
     client = None
     cache = None
     try:

@@ -237,3 +237,90 @@ def show_form(value: str | None) -> str | None:
     if value is not None and value not in SHOW_FORMS:
         raise UsageError(f"--show-request takes one of {', '.join(SHOW_FORMS)}, not {value!r}")
     return value
+
+
+# --- attachments, structured output, templates (docs/attachments.md, docs/schema.md, docs/templates.md)
+
+try:  # `-p NAME VALUE` takes two values: a composite type of the Click that Typer runs on
+    from typer._click.types import Tuple as _ClickTuple
+except ImportError:  # pragma: no cover - a Typer that uses the click package itself
+    from click.types import Tuple as _ClickTuple
+
+INPUT = "Input"
+
+File = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--file",
+        "-f",
+        help="Attach a text file or a png/jpeg/webp/gif image (repeatable); an http(s) URL is sent as an "
+        "image URL; `-` reads stdin.",
+        rich_help_panel=INPUT,
+        show_default=False,
+    ),
+]
+MaxFileBytes = Annotated[
+    str | None,
+    typer.Option(
+        "--max-file-bytes",
+        help="Largest file -f takes, in bytes or with a unit: 512k, 20M [20M].",
+        rich_help_panel=INPUT,
+        show_default=False,
+    ),
+]
+ImageDetail = Annotated[
+    str | None,
+    typer.Option(
+        "--image-detail", help="low, high or auto: the detail asked for images.", rich_help_panel=INPUT
+    ),
+]
+Schema = Annotated[
+    str | None,
+    typer.Option(
+        "--schema",
+        help="Ask for JSON matching this schema: JSON Schema, @file.json, or 'name, age int, tags list[str]'. "
+        "The answer is checked (exit 7 when it does not match).",
+        rich_help_panel=OUT,
+        show_default=False,
+    ),
+]
+SchemaStrict = Annotated[
+    bool,
+    typer.Option("--schema-strict", help="Send the schema with strict: true.", rich_help_panel=OUT),
+]
+SchemaMulti = Annotated[
+    bool,
+    typer.Option(
+        "--schema-multi", help='Many objects of the schema, as {"items": [...]}.', rich_help_panel=OUT
+    ),
+]
+Compact = Annotated[
+    bool,
+    typer.Option(
+        "--compact",
+        help="With --schema: print a valid answer as one line of JSON (default: as received into a pipe, "
+        "indented on a terminal).",
+        rich_help_panel=OUT,
+    ),
+]
+Template = Annotated[
+    str | None,
+    typer.Option(
+        "--template",
+        "-t",
+        help="Use a saved template or preset (llmcli template list).",
+        rich_help_panel=INPUT,
+    ),
+]
+Param = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param",
+        "-p",
+        click_type=_ClickTuple([str, str]),
+        metavar="NAME VALUE",
+        help="Fill the template's {NAME} with VALUE (repeatable).",
+        rich_help_panel=INPUT,
+        show_default=False,
+    ),
+]

@@ -7,11 +7,16 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from .settings import Settings
 from .types import ChatRequest, Message
+
+if TYPE_CHECKING:
+    from .attachments import Attachment
+    from .schema import Schema
 
 
 def _no_constants(name: str):
@@ -52,8 +57,11 @@ def build_request(
     stop: list[str] | None,
     seed: int | None,
     options: list[str] | None,
+    schema: Schema | None = None,
 ) -> ChatRequest:
-    """The request: the profile's request defaults, then the options given (an option not given is not sent)."""
+    """The request: the profile's (and template's) request defaults, then the options given (an option
+    not given is not sent). A schema becomes `response_format`, unless `-o response_format=...` on the
+    command line says otherwise (a template's own response_format gives way to a schema)."""
     params: dict[str, Any] = dict(settings.request_defaults)
     given = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens, "seed": seed}
     for name, value in given.items():
@@ -65,7 +73,12 @@ def build_request(
         raise UsageError("--max-tokens must be at least 1")
     if stop:
         params["stop"] = list(stop)
-    return ChatRequest(model=model, messages=messages, params=params, extra=parse_extra_options(options))
+    extra = dict(settings.extra_defaults)
+    if schema is not None:
+        params["response_format"] = schema.response_format()
+        extra.pop("response_format", None)
+    extra.update(parse_extra_options(options))
+    return ChatRequest(model=model, messages=messages, params=params, extra=extra)
 
 
 # --- a conversation → messages -------------------------------------------------------------------
@@ -90,9 +103,16 @@ def earlier_turns(earlier: list[Message] | None) -> list[Message]:
 
 
 def compose_messages(
-    text: str, *, system: str | None, default_system: str | None, earlier: list[Message] | None
+    text: str,
+    *,
+    system: str | None,
+    default_system: str | None,
+    earlier: list[Message] | None,
+    attachments: Sequence[Attachment] = (),
 ) -> tuple[list[Message], str | None]:
-    """The request's messages for a new prompt, and the system prompt in force (see `system_in_force`)."""
+    """The request's messages for a new prompt (with its attachments), and the system prompt in force
+    (see `system_in_force`)."""
     system_prompt = system_in_force(system, default_system, earlier)
     head = [Message("system", system_prompt)] if system_prompt else []
-    return [*head, *earlier_turns(earlier), Message("user", text)], system_prompt
+    user = Message("user", text, tuple(attachments))
+    return [*head, *earlier_turns(earlier), user], system_prompt

@@ -51,6 +51,9 @@ class Settings:
     proxy: str | None = None
     # The response cache (docs/cache.md).
     cache: bool = False
+    # The template in use (-t): its name, and its extra body fields (`-o` given on the command line win).
+    template: str | None = None
+    extra_defaults: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -78,7 +81,9 @@ def env_flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def resolve(flags: Flags, env: Mapping[str, str], config: Config) -> Settings:
+def resolve(flags: Flags, env: Mapping[str, str], config: Config, template: Any = None) -> Settings:
+    """`template` (a core.templates.Template, from -t) sits between the flags and the rest: flag >
+    template > LLMCLI_* env > profile > OPENAI_* env > default."""
     sources: dict[str, str] = {}
     cfg_name = config.path.name
 
@@ -103,12 +108,17 @@ def resolve(flags: Flags, env: Mapping[str, str], config: Config) -> Settings:
         prof = {}
     from_profile = f"profile {profile!r} ({cfg_name})"
 
+    from_template = f"template {template.name!r}" if template is not None else ""
+
     def pick(
         key: str, flag: Any, env_names: tuple[str, ...], after_profile: tuple[str, ...], default: Any
     ) -> Any:
         if flag is not None:
             sources[key] = f"flag --{key.replace('_', '-')}"
             return flag
+        if template is not None and getattr(template, key, None) is not None:
+            sources[key] = from_template
+            return getattr(template, key)
         for name in env_names:
             if env.get(name):
                 sources[key] = f"env {name}"
@@ -164,6 +174,16 @@ def resolve(flags: Flags, env: Mapping[str, str], config: Config) -> Settings:
         cache, sources["cache"] = bool(prof["cache"]), from_profile
     else:
         cache, sources["cache"] = False, "default"
+    extra: dict[str, Any] = {}
+    if template is not None:
+        sources["template"] = "flag --template"
+        if template.system is not None:
+            system, sources["system"] = template.system, from_template
+        for k, v in template.request_defaults().items():
+            defaults[k], sources[k] = v, from_template
+        extra = template.extra()
+        for k in extra:
+            sources[f"option {k}"] = from_template
     return Settings(
         profile=profile,
         base_url=base_url,
@@ -181,4 +201,6 @@ def resolve(flags: Flags, env: Mapping[str, str], config: Config) -> Settings:
         insecure=insecure,
         proxy=proxy,
         cache=cache,
+        template=template.name if template is not None else None,
+        extra_defaults=extra,
     )

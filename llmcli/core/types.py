@@ -12,10 +12,16 @@ Role = Literal["system", "user", "assistant"]
 @dataclass(slots=True)
 class Message:
     role: str
-    content: str
+    content: str  # the text typed (a user turn's prompt, without its attachments)
+    # core.attachments.Attachment: files and images that go with a user turn, before its text
+    attachments: tuple[Any, ...] = ()
 
-    def to_wire(self) -> dict[str, str]:
-        return {"role": self.role, "content": self.content}
+    def to_wire(self) -> dict[str, Any]:
+        if not self.attachments:
+            return {"role": self.role, "content": self.content}
+        from .attachments import wire_content
+
+        return {"role": self.role, "content": wire_content(self.content, self.attachments)}
 
 
 @dataclass(slots=True)

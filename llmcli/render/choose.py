@@ -41,3 +41,27 @@ def choose_sink(fmt: str, plain: bool, *, markdown: bool = False, reasoning: boo
     from .plain import PlainSink
 
     return PlainSink(terminal=stdout_tty, spinner=spinner, reasoning=shown_reasoning)
+
+
+class WaitingSink:
+    """Collects nothing and shows nothing on stdout: the answer is printed whole at the end (`--schema`
+    on a terminal prints the checked JSON indented). A spinner runs on stderr meanwhile, when stderr is
+    a terminal."""
+
+    def __init__(self) -> None:
+        self._spinner = None
+        if os.environ.get("TERM", "") != "dumb" and isatty(sys.stderr):
+            from .spinner import Spinner
+
+            self._spinner = Spinner()
+
+    def start(self) -> None:
+        if self._spinner is not None:
+            self._spinner.start()
+
+    def text(self, delta: str) -> None: ...
+    def reasoning(self, delta: str) -> None: ...
+
+    def end(self) -> None:
+        if self._spinner is not None:
+            self._spinner.stop()

@@ -36,6 +36,7 @@ def conversation_markdown(conv: Any, messages: Sequence[Any]) -> str:
         if m.role == "assistant" and m.model:
             head += f" · {m.model}"
         parts.append(f"## {head}")
+        parts.extend(attachments_markdown(getattr(m, "attachments", None)))
         if m.content:
             parts.append(m.content.rstrip("\n"))
         elif m.role == "assistant":
@@ -46,6 +47,26 @@ def conversation_markdown(conv: Any, messages: Sequence[Any]) -> str:
                 note += f": {m.error}"
             parts.append(f"> *{note}*")
     return "\n\n".join(parts) + "\n"
+
+
+def attachments_markdown(records: Sequence[dict[str, Any]] | None) -> list[str]:
+    """What went with a user turn: a text file as the block that was sent (name and fenced text), an
+    image as a line naming it (path or URL, type, size, the start of its sha256)."""
+    from ..core.attachments import human_size, restore, text_block
+
+    out = []
+    for rec in records or ():
+        if rec.get("type") == "image":
+            where = rec.get("url") or rec.get("path") or rec.get("name")
+            facts = [rec.get("mime") or "image URL"]
+            if rec.get("size") is not None:
+                facts.append(human_size(rec["size"]))
+            if rec.get("sha256"):
+                facts.append(f"sha256 {rec['sha256'][:12]}…")
+            out.append(f"*Image:* `{where}` ({', '.join(facts)})")
+        else:
+            out.append(text_block(restore(rec)[0]))
+    return out
 
 
 def show_markdown(text: str) -> None:

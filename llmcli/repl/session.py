@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import interrupts
+from ..core.attachments import DEFAULT_MAX_FILE_BYTES
 from ..core.settings import Settings
 from ..core.types import ChatRequest, Message
 from ..errors import LlmcliError, OutputClosed, OutputError
@@ -31,6 +32,7 @@ class Exchange:
     user: str
     answer: str
     status: str
+    attachments: tuple[Any, ...] = ()  # core.attachments.Attachment: re-sent with every later turn
 
 
 @dataclass(slots=True)
@@ -64,6 +66,14 @@ class ChatSession:
     info: Callable[[str], None] = lambda text: print(text, file=sys.stderr, flush=True)
     first_error_code: int = 0
     _fetching: bool = False
+    # Attachments, schema and template (repl/inputs.py has their commands /file, /schema, /template).
+    files: list[Any] = field(default_factory=list)  # go with the next message
+    pending_files: tuple[Any, ...] = ()  # those of `pending`, for /retry
+    schema: Any = None  # core.schema.Schema: every answer is checked against it
+    template: Any = None  # core.templates.Template whose prompt wraps each message
+    template_params: dict[str, str] = field(default_factory=dict)
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    image_detail: str | None = None
 
     # --- the conversation ----------------------------------------------------------------------
 
@@ -71,23 +81,39 @@ class ChatSession:
     def conversation_id(self) -> str | None:
         return self.recorder.conversation_id if self.recorder is not None else None
 
-    def request_messages(self, prompt: str) -> list[Message]:
+    def request_messages(self, prompt: str, attachments: tuple[Any, ...] = ()) -> list[Message]:
         messages = [Message("system", self.system)] if self.system else []
         for ex in self.exchanges:
-            messages.append(Message("user", ex.user))
+            messages.append(Message("user", ex.user, ex.attachments))
             messages.append(Message("assistant", ex.answer))
-        messages.append(Message("user", prompt))
+        messages.append(Message("user", prompt, attachments))
         return messages
 
-    def request_for(self, prompt: str) -> ChatRequest:
+    def request_for(self, prompt: str, attachments: tuple[Any, ...] = ()) -> ChatRequest:
         """The request sending `prompt` now would make (/show-request prints it)."""
-        return ChatRequest(self.model, self.request_messages(prompt), dict(self.params), dict(self.extra))
+        return ChatRequest(
+            self.model, self.request_messages(prompt, attachments), dict(self.params), dict(self.extra)
+        )
 
     def send(self, prompt: str) -> Any:
-        """One turn: the whole conversation goes to the server; the answer streams to the sink."""
+        """One turn: the message (in the template's prompt, if one is in use) with the files attached
+        since the last one; the whole conversation goes to the server, the answer streams to the sink."""
+        if self.template is not None and self.template.prompt:
+            from ..core.templates import apply
+
+            try:
+                prompt, _ = apply(self.template, prompt, {})  # its defaults hold the -p values
+            except LlmcliError as exc:  # a placeholder without a value: nothing is sent
+                self.first_error_code = self.first_error_code or int(exc.exit_code)
+                self.info(f"llmcli: error: {exc.message}" + (f" — {exc.hint}" if exc.hint else ""))
+                return None
+        files, self.files = tuple(self.files), []
+        return self._send(prompt, files)
+
+    def _send(self, prompt: str, files: tuple[Any, ...] = ()) -> Any:
         from ..turn import run_exchange
 
-        request = self.request_for(prompt)
+        request = self.request_for(prompt, files)
         outcome = run_exchange(
             self.transport,
             request,
@@ -103,12 +129,23 @@ class ChatSession:
         self.last = outcome
         self._count(outcome)
         if outcome.content:
-            self.exchanges.append(Exchange(prompt, outcome.content, outcome.status))
-            self.pending = None
+            self.exchanges.append(Exchange(prompt, outcome.content, outcome.status, files))
+            self.pending, self.pending_files = None, ()
         else:
-            self.pending = prompt
+            self.pending, self.pending_files = prompt, files
         self._report(outcome)
+        self._check_schema(outcome)
         return outcome
+
+    def _check_schema(self, outcome: Any) -> None:
+        if self.schema is None or outcome.error is not None:
+            return
+        from ..core.schema import first_error
+
+        problem = first_error(outcome.content, self.schema.schema)
+        if problem is not None:
+            self.first_error_code = self.first_error_code or 7
+            self.info(f"llmcli: error: {problem}")
 
     def _count(self, outcome: Any) -> None:
         t = self.totals
@@ -144,14 +181,15 @@ class ChatSession:
 
     def retry(self) -> None:
         if self.pending is not None:
-            prompt = self.pending
+            prompt, files = self.pending, self.pending_files
         elif self.exchanges:
-            prompt = self.exchanges.pop().user
+            last = self.exchanges.pop()
+            prompt, files = last.user, last.attachments
         else:
             raise CommandError("nothing to retry yet")
         if self.recorder is not None:
             self.recorder.drop_last_exchange()
-        self.send(prompt)
+        self._send(prompt, files)
 
     def undo(self) -> None:
         if self.pending is not None:
@@ -193,7 +231,8 @@ class ChatSession:
         if self.system:
             parts.append(f"## System\n\n{self.system}\n")
         for ex in self.exchanges:
-            parts.append(f"## User\n\n{ex.user}\n")
+            attached = "".join(f"Attached: {a.describe()}\n\n" for a in ex.attachments)
+            parts.append(f"## User\n\n{attached}{ex.user}\n")
             note = "" if ex.status == "complete" else f" ({ex.status})"
             parts.append(f"## Assistant{note}\n\n{ex.answer}\n")
         return "\n".join(parts)
@@ -397,3 +436,6 @@ def _edit(s: ChatSession, arg: str) -> None:
 @REGISTRY.command("exit", "/exit", "leave (the conversation is saved)", aliases=("quit", "q"))
 def _exit(s: ChatSession, arg: str) -> None:
     s.running = False
+
+
+from . import inputs as _inputs  # noqa: E402,F401  (registers /file, /schema, /template)

@@ -75,7 +75,8 @@ _CONV_COLS = "c.id, c.title, c.created, c.updated, c.profile, c.host, c.model"
 _CONV_COUNT = "(SELECT count(*) FROM messages m WHERE m.conversation_id = c.id), c.kind"
 _MSG_COLS = (
     "id, conversation_id, role, content, reasoning, model, params, status, error, finish_reason, "
-    "prompt_tokens, completion_tokens, total_tokens, usage_estimated, ttft_s, total_s, tokens_per_s, created"
+    "prompt_tokens, completion_tokens, total_tokens, usage_estimated, ttft_s, total_s, tokens_per_s, created, "
+    "attachments"
 )
 
 
@@ -234,6 +235,8 @@ class Store:
             raise ValueError(f"unknown status {status!r}")
         if isinstance(fields.get("params"), Mapping):
             fields["params"] = json.dumps(fields["params"], ensure_ascii=False, sort_keys=True)
+        if fields.get("attachments") is not None:
+            fields["attachments"] = json.dumps(fields["attachments"], ensure_ascii=False)
         cols = ["conversation_id", "role", *fields]
         cur = conn.execute(
             f"INSERT INTO messages ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
@@ -263,9 +266,11 @@ class Store:
         model: str | None = None,
         params: Mapping[str, Any] | None = None,
         kind: str = "chat",
+        attachments: list[dict[str, Any]] | None = None,
     ) -> tuple[str, int]:
         """Before the request: the conversation (when conv_id is None), the system prompt (when new
-        or changed), and the user's turn, in one transaction. Returns (conversation id, message id)."""
+        or changed), and the user's turn, in one transaction. Returns (conversation id, message id).
+        `attachments`: the records of what went with the turn (core.attachments: no image bytes)."""
         with self._write() as conn:
             if conv_id is None:
                 conv_id = self._insert_conversation(conn, prompt, profile, host, model, kind)
@@ -274,7 +279,13 @@ class Store:
             if system and system != _system_prompt(conn, conv_id):
                 self._insert_message(conn, conv_id, "system", content=system)
             msg_id = self._insert_message(
-                conn, conv_id, "user", content=prompt, model=model, params=dict(params or {})
+                conn,
+                conv_id,
+                "user",
+                content=prompt,
+                model=model,
+                params=dict(params or {}),
+                attachments=list(attachments) if attachments else None,
             )
         return conv_id, msg_id
 
@@ -359,7 +370,8 @@ class Store:
                 waiting = m  # a user turn still waiting from before had no answer: it is dropped
             elif m.role == "assistant":
                 if waiting is not None and m.content:
-                    out.append(Message("user", waiting.content))
+                    # attachments as stored records: core.attachments.restore_messages makes them sendable
+                    out.append(Message("user", waiting.content, tuple(waiting.attachments or ())))
                     out.append(Message("assistant", m.content))
                 waiting = None
         return out

@@ -98,10 +98,15 @@ _V3 = (
     f"ALTER TABLE conversations ADD COLUMN kind TEXT NOT NULL DEFAULT 'chat' CHECK (kind IN ({_KIND_LIST}))",
 )
 
+# v4: what went with a user turn (-f): JSON, a list of core.attachments records — the text of text
+# files, and for images a reference (path or URL, MIME type, size, sha256), never the image's bytes.
+_V4 = ("ALTER TABLE messages ADD COLUMN attachments TEXT",)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "conversations and messages", _V1),
     Migration(2, "full-text search", _V2),
     Migration(3, "conversation kind", _V3),
+    Migration(4, "attachments", _V4),
 )
 
 LATEST = MIGRATIONS[-1].version

@@ -81,8 +81,10 @@ class Recorder:
         model: str | None = None,
         params: Mapping[str, Any] | None = None,
         kind: str = "chat",
+        attachments: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Write the user's turn (and a new conversation unless continuing) before the request."""
+        """Write the user's turn (and a new conversation unless continuing) before the request;
+        `attachments` are the records of what went with it (core.attachments: no image bytes)."""
         self.saved_turn = False
         if not self.save or self.failed:
             return
@@ -99,6 +101,7 @@ class Recorder:
                     model=model,
                     params=params,
                     kind=kind,
+                    attachments=attachments,
                 )
                 self.saved_turn = True
                 self.kept_id = self.conversation_id

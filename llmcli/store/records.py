@@ -92,13 +92,17 @@ class StoredMessage:
     total_s: float | None
     tokens_per_s: float | None
     created: str
+    attachments: list[dict[str, Any]] | None = None  # user turns: core.attachments records
 
     @classmethod
     def from_row(cls, row: tuple) -> StoredMessage:
-        """The columns in the order of the fields above; params as JSON text, usage_estimated as 0/1."""
+        """The columns in the order of the fields above; params and attachments as JSON text,
+        usage_estimated as 0/1."""
         values = list(row)
         values[6] = json.loads(values[6]) if values[6] else None
         values[13] = bool(values[13])
+        if len(values) > 18:
+            values[18] = json.loads(values[18]) if values[18] else None
         return cls(*values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -125,6 +129,8 @@ class StoredMessage:
             if answer
             else None,
             "created": self.created,
+            # what went with a user turn: text files with their text, images as references
+            "attachments": self.attachments or [],
         }
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import httpx2
 import openai
@@ -52,6 +52,7 @@ from .wire import (
     text_chunk_events,
 )
 
+T = TypeVar("T")
 _BOM = b"\xef\xbb\xbf"
 
 # Request fields the SDK's typed `create()` takes by name; anything else goes in extra_body.
@@ -74,66 +75,86 @@ def _entered(manager: Any) -> _Entered:
     return _Entered(manager)
 
 
+def openai_client(config: TransportConfig) -> tuple[openai.OpenAI, dict[str, Any]]:
+    """The SDK client every llmcli use of the SDK shares, and the keyword arguments each call adds.
+
+    The SDK's own retries are off (retry.py decides); without a key no Authorization header is sent at all
+    (the placeholder key is never used: each call drops the header).
+    """
+    headers: dict[str, Any] = {"User-Agent": f"llmcli/{__version__} (openai-sdk)"}
+    per_request: dict[str, Any] = (
+        {} if config.api_key else {"extra_headers": {"Authorization": openai.Omit()}}
+    )
+    client = openai.OpenAI(
+        api_key=config.api_key or "unused",
+        base_url=config.base_url.rstrip("/"),
+        timeout=config.timeout,
+        max_retries=0,
+        default_headers=headers,
+        # The SDK's own client defaults (redirects, pool limits), with llmcli's TLS and proxy settings.
+        http_client=build_client(openai.DefaultHttpxClient, config, timeout=config.timeout),
+    )
+    return client, per_request
+
+
+def debug_line(config: TransportConfig, message: str) -> None:
+    if config.debug:
+        print(f"llmcli: debug: {message}", file=sys.stderr, flush=True)
+
+
+def status_error(
+    config: TransportConfig, exc: openai.APIStatusError, model: str | None = None, endpoint: str | None = None
+) -> Exception:
+    """The domain error for an HTTP error the SDK raised (wrapped in Retryable when it may be retried).
+    `endpoint` names the call (`completions`, `embeddings`) so a server without it is said to lack it."""
+    response = exc.response
+    debug_line(config, f"HTTP {exc.status_code} {response.headers.get('content-type', '')}")
+    try:
+        raw: bytes | str | None = response.read()
+    except Exception:
+        raw = exc.body if isinstance(exc.body, str) else json.dumps(exc.body) if exc.body else None
+    said = server_message(raw, response.headers.get("content-type", ""))
+    missing = not_offered(config.host, endpoint or "", exc.status_code, said)
+    if missing is not None:
+        return missing
+    err = error_for_status(exc.status_code, config.host, said, model=model)
+    if exc.status_code in RETRYABLE_STATUS:
+        return Retryable(err, retry_after_seconds(response.headers))
+    return err
+
+
+def sdk_call(
+    config: TransportConfig, fn: Callable[[], T], *, model: str | None = None, endpoint: str | None = None
+) -> T:
+    """Call the SDK under llmcli's retry policy, its errors turned into llmcli's (same exit codes as http)."""
+
+    def attempt() -> T:
+        try:
+            return fn()
+        except openai.APIStatusError as exc:
+            raise status_error(config, exc, model, endpoint) from None
+        except openai.APITimeoutError as exc:
+            raise Retryable(
+                network_error(config.host, exc.__cause__ or exc, timeout=config.timeout)
+            ) from None
+        except openai.APIConnectionError as exc:
+            raise Retryable(network_error(config.host, exc.__cause__ or exc)) from None
+
+    notify = stderr_notify if (config.debug or sys.stderr.isatty()) else None
+    return call_with_retries(attempt, max_retries=config.max_retries, notify=notify)
+
+
 class SdkTransport:
     def __init__(self, config: TransportConfig):
         self.config = config
         self.host = config.host
-        headers: dict[str, Any] = {"User-Agent": f"llmcli/{__version__} (openai-sdk)"}
-        if config.api_key:
-            api_key = config.api_key
-        else:
-            # No key configured → no Authorization header at all (a placeholder that is never sent).
-            api_key = "unused"
-        self._per_request: dict[str, Any] = (
-            {} if config.api_key else {"extra_headers": {"Authorization": openai.Omit()}}
-        )
-        self._client = openai.OpenAI(
-            api_key=api_key,
-            base_url=config.base_url.rstrip("/"),
-            timeout=config.timeout,
-            max_retries=0,
-            default_headers=headers,
-            # The SDK's own client defaults (redirects, pool limits), with llmcli's TLS and proxy settings.
-            http_client=build_client(openai.DefaultHttpxClient, config, timeout=config.timeout),
-        )
+        self._client, self._per_request = openai_client(config)
 
     def _debug(self, message: str) -> None:
-        if self.config.debug:
-            print(f"llmcli: debug: {message}", file=sys.stderr, flush=True)
+        debug_line(self.config, message)
 
     def _call(self, fn, *, model: str | None = None, endpoint: str | None = None):
-        def attempt():
-            try:
-                return fn()
-            except openai.APIStatusError as exc:
-                raise self._status_error(exc, model, endpoint) from None
-            except openai.APITimeoutError as exc:
-                raise Retryable(
-                    network_error(self.host, exc.__cause__ or exc, timeout=self.config.timeout)
-                ) from None
-            except openai.APIConnectionError as exc:
-                raise Retryable(network_error(self.host, exc.__cause__ or exc)) from None
-
-        notify = stderr_notify if (self.config.debug or sys.stderr.isatty()) else None
-        return call_with_retries(attempt, max_retries=self.config.max_retries, notify=notify)
-
-    def _status_error(
-        self, exc: openai.APIStatusError, model: str | None, endpoint: str | None = None
-    ) -> Exception:
-        response = exc.response
-        self._debug(f"HTTP {exc.status_code} {response.headers.get('content-type', '')}")
-        try:
-            raw: bytes | str | None = response.read()
-        except Exception:
-            raw = exc.body if isinstance(exc.body, str) else json.dumps(exc.body) if exc.body else None
-        said = server_message(raw, response.headers.get("content-type", ""))
-        missing = not_offered(self.host, endpoint or "", exc.status_code, said)
-        if missing is not None:
-            return missing
-        err = error_for_status(exc.status_code, self.host, said, model=model)
-        if exc.status_code in RETRYABLE_STATUS:
-            return Retryable(err, retry_after_seconds(response.headers))
-        return err
+        return sdk_call(self.config, fn, model=model, endpoint=endpoint)
 
     def _kwargs(self, body: dict[str, Any], typed: frozenset[str] = TYPED) -> dict[str, Any]:
         kwargs = {k: v for k, v in body.items() if k in typed}
