@@ -1,19 +1,22 @@
 """llmcli against a minimal Python client, side by side, in one run.
 
     /work/venv/bin/python benchmarks/bench_cli.py [--quick] [--runs N] [--sizes 2000,20000,100000]
-    /work/venv/bin/python benchmarks/bench_cli.py --smoke   # every case once, 200 tokens: does it still run?
 
 Measures (every client is a separate process; wall time from spawn to exit, via os.wait4):
 
   startup    llmcli --version, llmcli --help   vs  `python -c pass` (floor) and `import httpx` (baseline)
   one-shot   llmcli ask --no-stream            vs  a minimal httpx script POSTing the same request
-  streaming  llmcli ask [--transport sdk] to a pipe, 2k/20k/100k tokens
+  streaming  llmcli ask to a pipe, 2k/20k/100k tokens
                                                vs  a minimal httpx script parsing `data:` lines by hand
+             llmcli ask --transport sdk, 2k/20k tokens
+                                               vs  a bare openai-SDK script (create(stream=True))
 
-Each case runs once as a warm-up, then N times (default 7, --quick: 3 and no 100k), interleaved with
-its baseline; the tables show the median and the min. Every run's stdout is checked against the exact
-expected answer (a mismatch stops the benchmark with exit status 1). Peak RSS is the client process's
-own ru_maxrss from os.wait4. Targets are printed beside the results, never asserted.
+Each case runs once as a warm-up, then N rounds (default 7, --quick: 3 and no 100k); in a round every
+case of a section runs once, in an order that rotates from round to round, so that each llmcli run has
+a baseline run beside it made under the same machine load. Figures compared with a baseline are
+medians of these pairwise (same-round) ratios. Every run's stdout is checked against the exact
+expected answer (a mismatch stops the benchmark with exit status 1). The closing table is issue 10's:
+raw, llmcli, goal, met? Goals are printed beside the results, never asserted.
 """
 
 from __future__ import annotations
@@ -43,10 +46,9 @@ BIN = Path(sys.executable).parent
 LLMCLI = str(BIN / "llmcli")
 MODEL = "m"
 
-STARTUP_TARGET = 1.5  # llmcli --version / --help wall time <= 1.5x `import httpx`
-ONESHOT_TARGET = 1.3  # llmcli ask --no-stream wall time <= 1.3x the minimal httpx one-shot script
 STREAM_TARGET = 0.8  # llmcli tokens/s >= 0.8x the baseline at 100k tokens
-FLAT_MB = 5.0  # "flat memory": peak RSS at the largest size within this many MB of the smallest
+RSS_GROWTH_MIB = 10.0  # peak RSS at 100k tokens within this many MiB of the 2k run
+SDK_TARGET = 1.2  # --transport sdk: cost per token within 1.2x of the bare SDK script
 
 
 class BenchError(Exception):
@@ -61,6 +63,7 @@ class BenchError(Exception):
 class Run:
     wall: float
     rss_kb: int
+    cpu: float  # user + system CPU seconds of the client (less sensitive to the machine's load)
     rc: int
     out: bytes
     err: bytes
@@ -127,7 +130,8 @@ def run_once(argv: list[str], env: dict[str, str]) -> Run:
             rss_kb = int(lines[-1])
         except (IndexError, ValueError):
             raise BenchError(f"cannot read the peak RSS that /usr/bin/time wrote: {lines!r}") from None
-    return Run(wall, rss_kb, proc.returncode, b"".join(out), b"".join(err))
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(wall, rss_kb, cpu, proc.returncode, b"".join(out), b"".join(err))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -195,10 +199,6 @@ class Case:
     @property
     def best(self) -> float:
         return min(self.walls)
-
-    @property
-    def rss_mb(self) -> float:
-        return max(r.rss_kb for r in self.runs) / 1024
 
 
 def execute(case: Case, env: dict[str, str], stderr_notes: dict[str, bytes]) -> Run:
@@ -316,113 +316,225 @@ def ms(x: float) -> str:
 
 
 def verdict(ok: bool) -> str:
-    return "met" if ok else "MISSED"
+    return "yes" if ok else "NO"
 
 
 def startup_report(
     floor: Case, httpx_base: Case, llm_cases: list[Case], oneshot_base: Case, oneshots: list[Case]
 ) -> str:
-    headers = ["case", "median ms", "min ms", "peak RSS MB", "x floor", "x baseline", "target (x baseline)"]
+    headers = ["case", "median ms", "min ms", "peak RSS MiB", "x floor", "x baseline"]
     rows = []
-    for c in (floor, httpx_base):
-        rows.append(
-            [c.label, ms(c.median), ms(c.best), f"{c.rss_mb:.1f}", f"{c.median / floor.median:.2f}", "", ""]
-        )
-    for c in llm_cases:
-        r = c.median / httpx_base.median
+
+    def row(c: Case, base: Case | None) -> None:
+        ratio = "" if base is None else f"{paired(c, base, lambda x, y: x.wall / y.wall):.2f}"
         rows.append(
             [
                 c.label,
                 ms(c.median),
                 ms(c.best),
-                f"{c.rss_mb:.1f}",
+                f"{median_rss_mib(c):.1f}",
                 f"{c.median / floor.median:.2f}",
-                f"{r:.2f}",
-                f"<= {STARTUP_TARGET}: {verdict(r <= STARTUP_TARGET)}",
+                ratio,
             ]
         )
-    rows.append(
-        [
-            oneshot_base.label,
-            ms(oneshot_base.median),
-            ms(oneshot_base.best),
-            f"{oneshot_base.rss_mb:.1f}",
-            f"{oneshot_base.median / floor.median:.2f}",
-            "",
-            "",
-        ]
-    )
-    for oneshot in oneshots:
-        r = oneshot.median / oneshot_base.median
-        rows.append(
-            [
-                oneshot.label,
-                ms(oneshot.median),
-                ms(oneshot.best),
-                f"{oneshot.rss_mb:.1f}",
-                f"{oneshot.median / floor.median:.2f}",
-                f"{r:.2f}",
-                f"<= {ONESHOT_TARGET}: {verdict(r <= ONESHOT_TARGET)}",
-            ]
-        )
+
+    for c in (floor, httpx_base):
+        row(c, None)
+    for c in llm_cases:
+        row(c, httpx_base)
+    row(oneshot_base, None)
+    for c in oneshots:
+        row(c, oneshot_base)
     note = (
-        "x floor = median / median of `python -c pass`; x baseline = llmcli median / its baseline's median\n"
-        "(startup rows: the `import httpx` script; one-shot row: the httpx one-shot script)."
+        "x floor = median / the floor's median; x baseline = median over rounds of (wall / the baseline's\n"
+        "wall in the same round); baseline = the `import httpx` script for startup, the httpx one-shot script for one-shot."
     )
-    return table(headers, rows, "lrrrrrl") + "\n" + note
+    return table(headers, rows, "lrrrrr") + "\n" + note
 
 
 @dataclass
 class StreamGroup:
     tokens: int
     chars: int
-    baseline: Case
-    others: list[Case]
+    raw: Case | None = None
+    http: Case | None = None
+    bare_sdk: Case | None = None
+    sdk: Case | None = None
+
+    @property
+    def cases(self) -> list[Case]:
+        return [c for c in (self.raw, self.http, self.bare_sdk, self.sdk) if c is not None]
+
+    def pairs(self) -> list[tuple[Case, Case]]:
+        """(llmcli case, its baseline)"""
+        out = []
+        if self.http is not None and self.raw is not None:
+            out.append((self.http, self.raw))
+        if self.sdk is not None and self.bare_sdk is not None:
+            out.append((self.sdk, self.bare_sdk))
+        return out
+
+
+def paired(a: Case, b: Case, f: Callable[[Run, Run], float]) -> float:
+    """Median over rounds of f(a's run, b's run in the same round)."""
+    return statistics.median(f(x, y) for x, y in zip(a.runs, b.runs, strict=True))
+
+
+def median_rss_mib(c: Case) -> float:
+    return statistics.median(r.rss_kb for r in c.runs) / 1024
 
 
 def stream_report(groups: list[StreamGroup]) -> str:
-    headers = ["tokens", "client", "median s", "min s", "tokens/s", "x baseline tok/s", "peak RSS MB"]
+    headers = ["tokens", "client", "median s", "min s", "tokens/s", "x baseline tok/s", "peak RSS MiB"]
     rows = []
     for g in groups:
-        base_tps = g.tokens / g.baseline.median
-        for c in [g.baseline, *g.others]:
-            tps = g.tokens / c.median
-            ratio = "" if c is g.baseline else f"{tps / base_tps:.2f}"
-            rows.append(
-                [
-                    f"{g.tokens}",
-                    c.label,
-                    f"{c.median:.3f}",
-                    f"{c.best:.3f}",
-                    f"{tps:,.0f}",
-                    ratio,
-                    f"{c.rss_mb:.1f}",
-                ]
-            )
-    out = [table(headers, rows, "llrrrrr")]
-    first, last = groups[0], groups[-1]
-    out.append("")
-    out.append(
-        f"peak RSS growth {first.tokens} -> {last.tokens} tokens (answer: {last.chars / 1e6:.2f} MB of text):"
+        for llm, base in g.pairs():
+            for c in (base, llm):
+                ratio = "" if c is base else f"{paired(base, llm, lambda x, y: x.wall / y.wall):.2f}"
+                rows.append(
+                    [
+                        f"{g.tokens}",
+                        c.label.split(": ", 1)[1],
+                        f"{c.median:.3f}",
+                        f"{c.best:.3f}",
+                        f"{g.tokens / c.median:,.0f}",
+                        ratio,
+                        f"{median_rss_mib(c):.1f}",
+                    ]
+                )
+    note = (
+        "x baseline tok/s = median over rounds of (baseline wall / llmcli wall) in the same round;\n"
+        "peak RSS = median over runs of the client's own peak."
     )
-    width = max(len(c.label) for c in [first.baseline, *first.others])
-    for i, base in enumerate([first.baseline, *first.others]):
-        big = [last.baseline, *last.others][i]
-        growth = big.rss_mb - base.rss_mb
-        out.append(f"  {base.label:<{width}}  {base.rss_mb:6.1f} -> {big.rss_mb:6.1f} MB  ({growth:+.1f} MB)")
-    out.append("")
-    base_tps = last.tokens / last.baseline.median
-    for c in last.others:
-        ratio = (last.tokens / c.median) / base_tps
-        first_c = next(x for x in first.others if x.label == c.label)
-        growth = c.rss_mb - first_c.rss_mb
-        flat = growth <= FLAT_MB
-        out.append(
-            f"target at {last.tokens} tokens, {c.label}: >= {STREAM_TARGET}x baseline tokens/s: "
-            f"{ratio:.2f}x {verdict(ratio >= STREAM_TARGET)}; flat memory (<= +{FLAT_MB:g} MB from "
-            f"{first.tokens}): {growth:+.1f} MB {verdict(flat)}"
+    return table(headers, rows, "llrrrrr") + "\n" + note
+
+
+def k(tokens: int) -> str:
+    return f"{tokens // 1000}k" if tokens >= 1000 and tokens % 1000 == 0 else str(tokens)
+
+
+def marginal_us(big: Case, small: Case, tokens: int, cpu: bool = False) -> list[float]:
+    """Per round: the extra wall (or CPU) time per extra token, in microseconds."""
+    if cpu:
+        return [(b.cpu - s.cpu) / tokens * 1e6 for b, s in zip(big.runs, small.runs, strict=True)]
+    return [(b.wall - s.wall) / tokens * 1e6 for b, s in zip(big.runs, small.runs, strict=True)]
+
+
+def cpu_cross_check(label: str, llm: tuple[Case, Case], base: tuple[Case, Case], tokens: int) -> str:
+    b = marginal_us(base[1], base[0], tokens, cpu=True)
+    m = marginal_us(llm[1], llm[0], tokens, cpu=True)
+    r = statistics.median(x / y for x, y in zip(m, b, strict=True))
+    return f"  {label}: {statistics.median(b):.2f} us -> {statistics.median(m):.2f} us (x{r:.2f})"
+
+
+def issue_table(
+    version: Case, import_httpx: Case, oneshot: Case, oneshot_base: Case, groups: list[StreamGroup]
+) -> str:
+    """Issue 10's table: each figure for the raw script and llmcli, the goal, and whether it is met."""
+    rows: list[list[str]] = []
+
+    def ratio_row(figure: str, llm: Case, base: Case, goal: float) -> None:
+        r = paired(llm, base, lambda x, y: x.wall / y.wall)
+        rows.append(
+            [
+                figure,
+                f"1.0 ({ms(base.median)} ms)",
+                f"x{r:.2f} ({ms(llm.median)} ms)",
+                f"<= x{goal:g}",
+                verdict(r <= goal),
+            ]
         )
-    return "\n".join(out)
+
+    ratio_row("`--version`", version, import_httpx, 1.5)
+    ratio_row("one-shot `--no-stream`, no key in env, `--no-save`", oneshot, oneshot_base, 1.3)
+
+    http_groups = [g for g in groups if g.http is not None]
+    small, big = http_groups[0], http_groups[-1]
+    tps = paired(big.raw, big.http, lambda x, y: x.wall / y.wall)  # llmcli tok/s / raw tok/s
+    rows.append(
+        [
+            f"streaming into a pipe, {k(big.tokens)} tokens, tokens/s",
+            f"1.0 ({big.tokens / big.raw.median:,.0f}/s)",
+            f"x{tps:.2f} ({big.tokens / big.http.median:,.0f}/s)",
+            f">= x{STREAM_TARGET:g}",
+            verdict(tps >= STREAM_TARGET),
+        ]
+    )
+
+    def per_token_row(
+        figure: str, llm: tuple[Case, Case], base: tuple[Case, Case], extra: int, goal: float
+    ) -> None:
+        """llm and base: (small run's case, big run's case)."""
+        b = marginal_us(base[1], base[0], extra)
+        m = marginal_us(llm[1], llm[0], extra)
+        r = statistics.median(x / y for x, y in zip(m, b, strict=True))
+        shown = "<= raw's" if goal == 1.0 else f"<= x{goal:g}"
+        rows.append(
+            [
+                figure,
+                f"{statistics.median(b):.2f} us",
+                f"{statistics.median(m):.2f} us (x{r:.2f})",
+                shown,
+                verdict(r <= goal),
+            ]
+        )
+
+    extra = big.tokens - small.tokens
+    span = f"{k(small.tokens)}->{k(big.tokens)}"
+    per_token_row(
+        f"marginal cost per token, {span}", (small.http, big.http), (small.raw, big.raw), extra, 1.0
+    )
+    raw_g = median_rss_mib(big.raw) - median_rss_mib(small.raw)
+    llm_g = median_rss_mib(big.http) - median_rss_mib(small.http)
+    rows.append(
+        [
+            f"peak RSS growth {span} tokens",
+            f"{raw_g:+.1f} MiB",
+            f"{llm_g:+.1f} MiB",
+            f"<= +{RSS_GROWTH_MIB:g} MiB",
+            verdict(llm_g <= RSS_GROWTH_MIB),
+        ]
+    )
+
+    sdk_groups = [g for g in groups if g.sdk is not None]
+    if len(sdk_groups) >= 2:
+        s_small, s_big = sdk_groups[0], sdk_groups[-1]
+        s_extra = s_big.tokens - s_small.tokens
+        per_token_row(
+            f"`--transport sdk` per token, {k(s_small.tokens)}->{k(s_big.tokens)} (raw = bare SDK script)",
+            (s_small.sdk, s_big.sdk),
+            (s_small.bare_sdk, s_big.bare_sdk),
+            s_extra,
+            SDK_TARGET,
+        )
+    checks = [
+        "marginal cost per token in CPU time (user + system: a cross-check that machine load blurs less):"
+    ]
+    checks.append(
+        cpu_cross_check(f"raw -> llmcli, {span}", (small.http, big.http), (small.raw, big.raw), extra)
+    )
+    if len(sdk_groups) >= 2:
+        checks.append(
+            cpu_cross_check(
+                f"bare SDK -> llmcli --transport sdk, {k(s_small.tokens)}->{k(s_big.tokens)}",
+                (s_small.sdk, s_big.sdk),
+                (s_small.bare_sdk, s_big.bare_sdk),
+                s_extra,
+            )
+        )
+    note = (
+        "raw = baselines/import_httpx.py (--version), oneshot_httpx.py (one-shot), stream_httpx.py (streaming);\n"
+        "bare SDK = baselines/stream_sdk.py. x = median over rounds of llmcli / raw in the same round (tokens/s:\n"
+        "raw wall / llmcli wall); marginal cost = (wall at the larger size - wall at the smaller) / extra tokens,\n"
+        "per round, the median shown; RSS = median peak RSS of the client process."
+    )
+    return (
+        table(["figure", "raw", "llmcli", "goal", "met?"], rows, "lllll")
+        + "\n"
+        + note
+        + "\n\n"
+        + "\n".join(checks)
+    )
 
 
 # ----------------------------------------------------------------------------------------------
@@ -434,18 +546,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, help="runs per case (default 7, --quick 3)")
     parser.add_argument("--sizes", help="comma-separated stream sizes in tokens (default 2000,20000,100000)")
     parser.add_argument(
+        "--sdk-sizes",
+        help="stream sizes for the SDK pair (default 2000,20000: the SDK spends ~0.1 ms a token, "
+        "so 100k tokens would take most of the run)",
+    )
+    parser.add_argument(
         "--smoke",
         action="store_true",
-        help="every case once, no warm-up, 200 tokens: checks it runs, measures nothing",
+        help="every case once, no warm-up, 200 and 400 tokens: checks it runs, measures nothing",
     )
     args = parser.parse_args(argv)
 
     n = args.runs or (1 if args.smoke else 3 if args.quick else 7)
+    warm_up = not args.smoke
     if args.sizes:
         sizes = [int(s) for s in args.sizes.split(",")]
     else:
-        sizes = [200] if args.smoke else [2000, 20000] if args.quick else [2000, 20000, 100000]
-    warm_up = not args.smoke
+        sizes = [200, 400] if args.smoke else [2000, 20000] if args.quick else [2000, 20000, 100000]
+    if args.sdk_sizes:
+        sdk_sizes = [int(s) for s in args.sdk_sizes.split(",")]
+    else:
+        sdk_sizes = [200, 400] if args.smoke else [2000, 20000]
     if not Path(LLMCLI).exists():
         raise SystemExit(f"bench_cli: no console script at {LLMCLI}; run with the venv's python")
 
@@ -477,66 +598,80 @@ def main(argv: list[str] | None = None) -> int:
                 [PYTHON, str(HERE / "baselines/oneshot_httpx.py"), srv.url, MODEL, "hi"],
                 expect_exact(_corpus.ONESHOT_TEXT),
             )
+            # The issue's figure: no key in the environment (nothing to look up in a keyring unless a
+            # profile says so) and no history write, i.e. the same work as the baseline.
             oneshot = Case(
-                "llmcli ask --no-stream",
+                "llmcli ask --no-stream --no-save",
+                [LLMCLI, "ask", "--no-stream", "--no-save", "--base-url", srv.url, "-m", MODEL, "hi"],
+                expect_exact(_corpus.ONESHOT_TEXT),
+            )
+            # What a keyless user with history on pays (information, no goal).
+            oneshot_saved = Case(
+                "llmcli ask --no-stream (history on)",
                 [LLMCLI, "ask", "--no-stream", "--base-url", srv.url, "-m", MODEL, "hi"],
                 expect_exact(_corpus.ONESHOT_TEXT),
             )
-            # The same request as the baseline does it, for a server that needs no key: no key
-            # anywhere (no keyring look-up either) and no history write.
-            oneshot_keyless = Case(
-                "llmcli ask --no-stream --no-save, no key",
-                [LLMCLI, "ask", "--no-stream", "--no-save", "--base-url", srv.url, "-m", MODEL, "hi"],
-                expect_exact(_corpus.ONESHOT_TEXT),
-            )
-            # The same with a key in the environment. The first row is what a keyless user with
-            # history on pays.
-            oneshot_lean = Case(
-                "llmcli ask --no-stream --no-save, key in env",
-                [LLMCLI, "ask", "--no-stream", "--no-save", "--base-url", srv.url, "-m", MODEL, "hi"],
-                expect_exact(_corpus.ONESHOT_TEXT),
-                extra_env={"LLMCLI_API_KEY": "sk-bench-not-checked"},
-            )
-            oneshots = [oneshot, oneshot_keyless, oneshot_lean]
-            measure([oneshot_base, *oneshots], n, env, stderr_notes, "one-shot", warm_up)
+            measure([oneshot_base, oneshot, oneshot_saved], n, env, stderr_notes, "one-shot", warm_up)
 
         # -- streaming -----------------------------------------------------------------------------
+        # Every size's server runs at once, and one round runs every client at every size, so that the
+        # cost per token (the difference between two sizes) pairs runs made under the same load.
         groups: list[StreamGroup] = []
-        for size in sizes:
-            expected = _corpus.text(size)
-            with Server("--tokens", str(size)) as srv:
-                base = Case(
-                    "httpx + data: lines (baseline)",
-                    [PYTHON, str(HERE / "baselines/stream_httpx.py"), srv.url, MODEL, "go"],
-                    expect_exact(expected),
-                )
-                http = Case(
-                    "llmcli ask",
-                    [LLMCLI, "ask", "--base-url", srv.url, "-m", MODEL, "go"],
-                    expect_exact(expected),
-                )
-                sdk = Case(
-                    "llmcli ask --transport sdk",
-                    [LLMCLI, "ask", "--transport", "sdk", "--base-url", srv.url, "-m", MODEL, "go"],
-                    expect_exact(expected),
-                )
-                measure([base, http, sdk], n, env, stderr_notes, f"stream {size}", warm_up)
-            groups.append(StreamGroup(size, len(expected), base, [http, sdk]))
+        servers: list[Server] = []
+        try:
+            for size in sorted(set(sizes) | set(sdk_sizes)):
+                servers.append(Server("--tokens", str(size)))
+                srv = servers[-1]
+                expected = _corpus.text(size)
+                ask = ["ask", "--base-url", srv.url, "-m", MODEL, "go"]
+                group = StreamGroup(size, len(expected))
+                if size in sizes:
+                    group.raw = Case(
+                        f"{size}: httpx + data: lines (raw)",
+                        [PYTHON, str(HERE / "baselines/stream_httpx.py"), srv.url, MODEL, "go"],
+                        expect_exact(expected),
+                    )
+                    group.http = Case(f"{size}: llmcli ask", [LLMCLI, *ask], expect_exact(expected))
+                if size in sdk_sizes:
+                    group.bare_sdk = Case(
+                        f"{size}: openai SDK create(stream=True) (bare SDK)",
+                        [PYTHON, str(HERE / "baselines/stream_sdk.py"), srv.url, MODEL, "go"],
+                        expect_exact(expected),
+                    )
+                    group.sdk = Case(
+                        f"{size}: llmcli ask --transport sdk",
+                        [LLMCLI, "ask", "--transport", "sdk", *ask[1:]],
+                        expect_exact(expected),
+                    )
+                groups.append(group)
+            cases = [c for g in groups for c in g.cases]
+            measure(cases, n, env, stderr_notes, f"streaming ({len(cases)} cases a round)", warm_up)
+        finally:
+            for srv in servers:
+                srv.stop()
 
     print()
     print("== Startup and one-shot (wall time from spawn to exit) ==")
-    print(startup_report(floor, httpx_base, [version_case, help_case], oneshot_base, oneshots))
+    print(
+        startup_report(floor, httpx_base, [version_case, help_case], oneshot_base, [oneshot, oneshot_saved])
+    )
     print()
     print(
         f"== Streaming to a pipe (token = one SSE content chunk, ~{groups[-1].chars / groups[-1].tokens:.1f} chars; "
         "wall time includes process start) =="
     )
     print(stream_report(groups))
+    print()
+    print("== Issue 10: llmcli against the raw scripts (same run; medians of pairwise ratios) ==")
+    if len([g for g in groups if g.http is not None]) >= 2:
+        print(issue_table(version_case, httpx_base, oneshot, oneshot_base, groups))
+    else:
+        print("(needs two stream sizes: the cost per token is the difference between them)")
     if args.smoke:
         print("(smoke run: one run per case; the figures above mean nothing)")
-    elif args.quick or sizes[-1] < 100000:
+    elif sizes[-1] < 100000:
         print(
-            f"(note: the streaming target is defined at 100k tokens; this run's largest size is {sizes[-1]})"
+            f"(note: the streaming goals are defined at 100k tokens; this run's largest size is {sizes[-1]})"
         )
     if stderr_notes:
         print()

@@ -1,4 +1,4 @@
-"""The raw transport: httpx for HTTP, httpx-sse for the event-stream framing."""
+"""The raw transport: httpx for HTTP, sse.py for the event-stream framing."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
-from httpx_sse import EventSource
+import httpx  # without its command-line client: see transport/__init__.py
 
 from ..core.types import (
     ChatEvent,
@@ -23,6 +22,7 @@ from ..core.types import (
 from ..errors import IncompleteAnswer
 from .base import TransportConfig, wire_request
 from .retry import Retryable, call_with_retries, retry_after_seconds, should_retry, stderr_notify
+from .sse import SSEParser
 from .status import (
     error_for_status,
     json_error_on_stream,
@@ -36,6 +36,7 @@ from .wire import (
     StreamTracker,
     chunk_events,
     embeddings_or_error,
+    fast_json_reader,
     model_infos,
     not_offered,
     parse_json_chunk,
@@ -47,24 +48,6 @@ from .wire import (
 )
 
 MAX_ERROR_BODY = 64 * 1024
-
-
-class _PumpedResponse:
-    """What httpx-sse's EventSource reads: the response's headers, and its text as the pump hands it over."""
-
-    def __init__(self, response: httpx.Response, pump: BytePump):
-        self.headers = response.headers
-        self._pump = pump
-
-    def iter_text(self) -> Iterator[str]:
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        for piece in self._pump:
-            text = decoder.decode(piece)
-            if text:
-                yield text
-        tail = decoder.decode(b"", final=True)
-        if tail:
-            yield tail
 
 
 class HttpTransport:
@@ -172,24 +155,38 @@ class HttpTransport:
             timeout=self.config.timeout,
             on_stall=lambda: tracker.stalled(self.config.timeout),
         )
+        # The hot path, once per token: a whole network read is decoded, split into events and parsed
+        # here, with no per-line or per-event generators between the socket and the caller.
+        decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
+        parser = SSEParser()
+        loads = fast_json_reader()
+        progress = pump.progress
+        track = tracker.track
         try:
-            for sse in EventSource(_PumpedResponse(response, pump)).iter_sse():
-                data = sse.data
-                if not data.strip():
-                    continue  # an empty event is not progress
-                if data.strip() == "[DONE]":
-                    tracker.saw_done = tracker.saw_data = True
+            for piece in pump:
+                for kind, data, _id, _retry in parser.feed(decode(piece)):
+                    stripped = data.strip()
+                    if not stripped:
+                        continue  # an empty event is not progress
+                    if stripped == "[DONE]":
+                        tracker.saw_done = tracker.saw_data = True
+                        break
+                    try:
+                        chunk = loads(data)
+                    except ValueError:
+                        chunk = parse_json_chunk(data, tracker)  # json.loads, or malformed
+                    message = stream_error_from(chunk)
+                    if message is None and kind == "error":
+                        message = server_message(data) or "error"
+                    if message is not None:
+                        raise tracker.error_event(message)
+                    for event in events_of(chunk, tracker):
+                        if track(event):
+                            progress()
+                        yield event
+                if tracker.saw_done:
                     break
-                chunk = parse_json_chunk(data, tracker)
-                message = stream_error_from(chunk)
-                if message is None and sse.event == "error":
-                    message = server_message(data) or "error"
-                if message is not None:
-                    raise tracker.error_event(message)
-                for event in events_of(chunk, tracker):
-                    if tracker.track(event):
-                        pump.progress()
-                    yield event
+            # At the end of the body, a line without its line end (or half a character) completes no event.
         except httpx.TimeoutException:
             raise tracker.stalled(self.config.timeout) from None
         except httpx.HTTPError:

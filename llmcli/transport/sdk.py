@@ -52,6 +52,7 @@ from .wire import (
 )
 
 T = TypeVar("T")
+_BOM = b"\xef\xbb\xbf"
 
 # Request fields the SDK's typed `create()` takes by name; anything else goes in extra_body.
 TYPED = SDK_TYPED["chat/completions"]
@@ -209,9 +210,23 @@ class SdkTransport:
         )
 
         def pumped_bytes(*args: Any, **kw: Any) -> Iterator[bytes]:
+            head: bytes | None = b""  # the first bytes, until it is clear whether a BOM begins them
             for piece in pump:
-                tail[:] = (bytes(tail) + piece)[-64:]
+                if head is not None:
+                    # An event stream may begin with a byte order mark, which is not part of the first
+                    # line (the SDK's decoder would make the first field unknown): drop it, as the
+                    # http transport does.
+                    head += piece
+                    if len(head) < 3 and _BOM.startswith(head):
+                        continue
+                    piece = head[3:] if head.startswith(_BOM) else head
+                    head = None
+                    if not piece:
+                        continue
+                tail[:] = (bytes(tail) + piece[-64:])[-64:]
                 yield piece
+            if head:
+                yield head
 
         stream.response.iter_bytes = pumped_bytes  # type: ignore[method-assign]
         try:

@@ -21,10 +21,16 @@ T = TypeVar("T")
 
 _ITEM, _END, _ERROR = 0, 1, 2
 _DEPTH = 32  # network reads in flight; the producer waits (like a full socket buffer) beyond that
+_FINISHED = object()  # the source is exhausted
 
 
 class BytePump:
-    """Iterate `source()` (blocking reads) in a daemon thread; stall after `timeout` s without progress."""
+    """Iterate `source()` (blocking reads) in a daemon thread; stall after `timeout` s without progress.
+
+    The hand-over runs once per network read, which with a real server is once per token: it is a
+    SimpleQueue (a C queue, a fraction of queue.Queue's lock-and-condition cost), bounded by making
+    the producer wait on `_room` whenever _DEPTH reads are waiting.
+    """
 
     def __init__(
         self, source: Callable[[], Iterator[bytes]], *, timeout: float, on_stall: Callable[[], BaseException]
@@ -32,7 +38,9 @@ class BytePump:
         self._source = source
         self._timeout = timeout
         self._on_stall = on_stall
-        self._q: queue.Queue[tuple[int, object]] = queue.Queue(maxsize=_DEPTH)
+        self._q: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._room = threading.Event()
+        self._room.set()
         self._closed = threading.Event()
         self._waited = 0.0
         self._thread: threading.Thread | None = None
@@ -43,44 +51,48 @@ class BytePump:
 
     def close(self) -> None:
         self._closed.set()
+        self._room.set()  # a producer waiting for room sees the close at once
 
     def _run(self) -> None:
-        def put(item: tuple[int, object]) -> bool:
-            while not self._closed.is_set():
-                try:
-                    self._q.put(item, timeout=0.2)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
+        q, room, closed = self._q, self._room, self._closed
         try:
             for piece in self._source():
-                if not put((_ITEM, piece)):
+                if closed.is_set():
                     return
-            put((_END, None))
+                q.put(piece)
+                if q.qsize() >= _DEPTH:
+                    room.clear()
+                    # Checked again after clear(): the consumer may have made room in between, and
+                    # sets the event only when it sees it clear.
+                    while q.qsize() >= _DEPTH and not closed.is_set():
+                        room.wait(0.2)
+            q.put(_FINISHED)
         except BaseException as exc:  # handed over to the caller's thread
-            put((_ERROR, exc))
+            q.put(exc)
 
     def __iter__(self) -> Iterator[bytes]:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="llmcli-reader", daemon=True)
             self._thread.start()
-        get = self._q.get
+        get, room, clock = self._q.get, self._room, time.monotonic
         while True:
-            started = time.monotonic()
+            started = clock()
             try:
-                kind, value = get(timeout=max(0.0, self._timeout - self._waited))
+                item = get(timeout=max(0.0, self._timeout - self._waited))
             except queue.Empty:
                 raise self._on_stall() from None
             # Only time spent waiting on the server counts, not time the caller spent writing output.
-            self._waited += time.monotonic() - started
-            if kind == _ITEM:
-                yield value  # type: ignore[misc]
-            elif kind == _END:
+            self._waited += clock() - started
+            if not room.is_set():
+                room.set()
+            if type(item) is bytes:
+                yield item
+            elif item is _FINISHED:
                 return
+            elif isinstance(item, BaseException):
+                raise item
             else:
-                raise value  # type: ignore[misc]
+                yield item  # type: ignore[misc]  # a bytes-like piece that is not bytes
 
 
 def watched(
