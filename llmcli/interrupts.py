@@ -63,26 +63,33 @@ def keyboard_quiet() -> Iterator[None]:
     """While an answer is drawn, keystrokes (and the terminal's own `^C` echo) must not land in the middle
     of it: a live region is erased by moving the cursor, and two stray characters at a line's end would
     shift everything by a line. Echo is turned off on a terminal stdin and always restored."""
+    silenced = _silence_echo()
+    try:
+        # Nothing may catch the body's exceptions here (a `yield` inside an `except` would turn any
+        # ValueError or OSError of the turn into "generator didn't stop after throw()").
+        yield
+    finally:
+        if silenced:
+            _restore_echo()
+
+
+def _silence_echo() -> bool:
+    """Turn keystroke echo off on a terminal stdin; True when it was turned off here."""
     global _saved_tty
     try:
         import termios
 
         fd = sys.stdin.fileno() if sys.stdin is not None else -1
         if fd < 0 or not os.isatty(fd) or _saved_tty is not None:
-            yield
-            return
+            return False
         saved = termios.tcgetattr(fd)
         quiet = list(saved)
         quiet[3] &= ~(termios.ECHO | termios.ECHOCTL)
         termios.tcsetattr(fd, termios.TCSANOW, quiet)
     except (ImportError, OSError, ValueError):
-        yield
-        return
+        return False
     _saved_tty = [fd, saved]
-    try:
-        yield
-    finally:
-        _restore_echo()
+    return True
 
 
 def _restore_echo() -> None:

@@ -284,9 +284,9 @@ def test_login_strips_only_the_trailing_newline(cli, server, kenv, store):
     [
         ("", "no key given"),
         ("   ", "no key given"),
-        (f"{KEY}\nlogin: me", "more than one line"),
-        ("sk-with space-123456", "spaces"),
-        ("sk-ünïcode-1234567", "non-ASCII"),
+        (f"{KEY}\nlogin: me", f"contains a line break at character {len(KEY) + 1}"),
+        ("sk-with space-123456", "contains a space at character 8"),
+        ("sk-ünïcode-1234567", "contains a non-ASCII character (U+00FC) at character 4"),
     ],
 )
 def test_login_rejects_bad_input_with_exit_2_and_stores_nothing(

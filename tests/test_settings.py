@@ -133,7 +133,9 @@ def test_files_are_private_from_the_start(offline_cli, home):
     cfg = home / "config.toml"
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     assert stat.S_IMODE(cfg.stat().st_mode) == 0o600
-    assert [p.name for p in home.iterdir()] == ["config.toml"]  # no temp files left behind
+    # no temp files left behind; the lock file of config writes (private too) stays
+    assert sorted(p.name for p in home.iterdir()) == ["config.toml", "config.toml.lock"]
+    assert stat.S_IMODE((home / "config.toml.lock").stat().st_mode) == 0o600
 
 
 def test_config_path(offline_cli, home):

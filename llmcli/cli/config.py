@@ -10,6 +10,7 @@ import typer
 
 from ..core.credentials import mask
 from ..core.settings import paths
+from ..core.urls import display_url
 from . import options as o
 from .common import api_key, load_settings, stdout_is_tty
 
@@ -46,17 +47,17 @@ def show(
 ) -> None:
     """Every effective setting and where it came from."""
     s = load_settings(model=model)
-    key = api_key(s)
+    key = api_key(s, usable=False)  # a malformed key is shown (masked) with what is wrong with it
     p = paths()
     rows: list[tuple[str, str, str]] = [
         ("profile", s.profile, s.sources["profile"]),
-        ("base_url", s.base_url, s.sources["base_url"]),
+        ("base_url", display_url(s.base_url), s.sources["base_url"]),
         ("model", s.model or "(none: the server's only model, if it has one)", s.sources["model"]),
         ("transport", s.transport, s.sources["transport"]),
         ("timeout", f"{s.timeout:g}", s.sources["timeout"]),
         ("max_retries", str(s.max_retries), s.sources["max_retries"]),
         ("debug", str(s.debug).lower(), s.sources["debug"]),
-        ("api_key", mask(key.key), key.source),
+        ("api_key", mask(key.key) + (f" (unusable: it {key.defect})" if key.defect else ""), key.source),
     ]
     if s.system is not None:
         rows.append(("system", s.system, s.sources["system"]))

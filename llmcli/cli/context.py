@@ -27,12 +27,13 @@ def exchange_context(
     settings: Settings, *, no_save: bool, continue_: bool, conversation: str | None
 ) -> Iterator[Context]:
     """Open history (and the conversation to continue), the transport and the model; close them after."""
+    key = api_key(settings)  # a key that cannot be sent is refused before anything is opened or recorded
     rec, earlier, conv_model = h.open_history(
         no_save=no_save, continue_=continue_, conversation=conversation, settings=settings
     )
     client = None
     try:
-        client = make_transport(settings, api_key(settings))
+        client = make_transport(settings, key)
         # A continued conversation keeps its model unless one is configured or given.
         model = conv_model if conv_model and not settings.model else pick_model(settings, client)
         yield Context(rec, earlier, client, model)
