@@ -171,5 +171,7 @@ def _report(outcome, *, fmt: str, stats: bool, requested_max, conversation_id: s
     if outcome.status == "length":
         limit = f" ({requested_max} tokens)" if requested_max else ""
         warn(f"the answer was cut at max_tokens{limit}; raise --max-tokens for more")
+    if outcome.note:
+        warn(outcome.note)
     if outcome.error is not None:
         raise outcome.error

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import codecs
-import json
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -13,15 +12,19 @@ from httpx_sse import EventSource
 
 from .. import __version__
 from ..core.types import ChatEvent, ChatRequest, ChatResult, ModelInfo
-from ..errors import IncompleteAnswer
+from ..core.urls import display_url
+from ..errors import IncompleteAnswer, NetworkFailed
 from .base import TransportConfig, endpoint
+from .deadline import DeadlineTimeout, within
 from .retry import Retryable, call_with_retries, retry_after_seconds, stderr_notify
 from .status import (
     RETRYABLE_STATUS,
     error_for_status,
     json_error_on_stream,
+    method_changed,
     network_error,
     not_json,
+    redirect_loop,
     server_message,
 )
 from .watchdog import BytePump, watched
@@ -29,8 +32,8 @@ from .wire import (
     StreamTracker,
     chunk_events,
     model_infos,
+    not_a_stream,
     parse_json_chunk,
-    result_events,
     result_from_completion,
     stream_error_from,
 )
@@ -83,17 +86,28 @@ class HttpTransport:
         url = endpoint(self.config.base_url, path)
 
         def attempt() -> httpx.Response:
-            self._debug(f"{method} {url}")
+            self._debug(f"{method} {display_url(url)}")
             try:
                 request = self._client.build_request(method, url, json=body)
                 # Always stream the body: a failure after the status line is not a connect error and
-                # must not be retried (the server may have done the work already).
-                response = self._client.send(request, stream=True)
-            except httpx.TimeoutException as exc:
-                raise Retryable(network_error(self.host, exc, timeout=self.config.timeout)) from None
+                # must not be retried (the server may have done the work already). --timeout bounds
+                # the wait for the headers as a whole, not only each read (a trickle resets those).
+                response = within(
+                    lambda: self._client.send(request, stream=True),
+                    timeout=self.config.timeout,
+                    discard=lambda late: late.close(),
+                )
+            except (httpx.TimeoutException, DeadlineTimeout) as exc:
+                raise Retryable(self._network_error(exc, timeout=self.config.timeout)) from None
+            except httpx.TooManyRedirects:
+                raise redirect_loop(self.host) from None
             except (httpx.TransportError, httpx.InvalidURL) as exc:
-                raise Retryable(network_error(self.host, exc)) from None
+                raise Retryable(self._network_error(exc)) from None
             self._debug(f"HTTP {response.status_code} {response.headers.get('content-type', '')}")
+            changed = method_changed(response, method, self.host)
+            if changed is not None:  # a 301/302/303 made the POST a GET: say so, not the GET's answer
+                response.close()
+                raise changed
             if response.status_code < 400:
                 return response
             try:
@@ -105,6 +119,7 @@ class HttpTransport:
                 self.host,
                 server_message(raw, response.headers.get("content-type", "")),
                 model=model,
+                proxy=self.config.proxy() if response.status_code == 407 else None,
             )
             if response.status_code in RETRYABLE_STATUS:
                 raise Retryable(err, retry_after_seconds(response.headers))
@@ -114,14 +129,17 @@ class HttpTransport:
         response = call_with_retries(attempt, max_retries=self.config.max_retries, notify=notify)
         if not stream:
             try:
-                response.read()
-            except httpx.TimeoutException as exc:
-                raise network_error(self.host, exc, timeout=self.config.timeout) from None
+                within(response.read, timeout=self.config.timeout, discard=lambda _: None)
+            except (httpx.TimeoutException, DeadlineTimeout) as exc:
+                raise self._network_error(exc, timeout=self.config.timeout) from None
             except httpx.HTTPError:
                 raise StreamTracker(self.host).cut() from None
             finally:
                 response.close()
         return response
+
+    def _network_error(self, exc: BaseException, *, timeout: float | None = None) -> NetworkFailed:
+        return network_error(self.host, exc, timeout=timeout, proxy=self.config.proxy())
 
     def _read_capped(self, response: httpx.Response) -> bytes:
         out = bytearray()
@@ -162,10 +180,10 @@ class HttpTransport:
                 if data.strip() == "[DONE]":
                     tracker.saw_done = tracker.saw_data = True
                     break
+                if sse.event == "error":  # the server's words, whether the data is JSON or plain text
+                    raise tracker.error_event(server_message(data) or "error")
                 chunk = parse_json_chunk(data, tracker)
                 message = stream_error_from(chunk)
-                if message is None and sse.event == "error":
-                    message = server_message(data) or "error"
                 if message is not None:
                     raise tracker.error_event(message)
                 for event in chunk_events(chunk, tracker):
@@ -184,21 +202,14 @@ class HttpTransport:
     def _not_a_stream(
         self, response: httpx.Response, ctype: str, tracker: StreamTracker
     ) -> Iterator[ChatEvent]:
-        """A stream was asked for and something else came back."""
-        raw = self._read_capped(response)
-        if "json" in ctype:
-            try:
-                data = json.loads(raw)
-            except ValueError:
-                data = None
-            if isinstance(data, dict) and data.get("choices"):
-                # The server ignored stream=true: take the whole answer as it is.
-                yield from result_events(result_from_completion(data))
-                return
-            raise json_error_on_stream(self.host, server_message(raw, ctype))
-        if not raw.strip():
-            tracker.finish()  # raises: nothing was sent
-        raise tracker.malformed(raw.decode("utf-8", "replace")[:80])
+        """A stream was asked for and something else came back: read it whole, then see what it is."""
+        try:
+            raw = response.read()
+        except httpx.TimeoutException:
+            raise tracker.stalled(self.config.timeout) from None
+        except httpx.HTTPError:  # e.g. a body shorter than its Content-Length
+            raise tracker.cut() from None
+        yield from not_a_stream(raw, ctype, tracker)
 
     def complete(self, request: ChatRequest) -> ChatResult:
         def produce() -> Iterator[ChatResult]:
@@ -222,7 +233,7 @@ class HttpTransport:
         try:
             data = response.json()
         except ValueError:
-            raise not_json(self.host, "a response", ctype or "no content type") from None
+            raise not_json(self.host, "a response", ctype or "no content type", response.content) from None
         message = stream_error_from(data)
         if message is not None:
             raise json_error_on_stream(self.host, message)
@@ -241,7 +252,8 @@ class HttpTransport:
         try:
             return model_infos(response.json())
         except (ValueError, AttributeError):
-            raise not_json(self.host, "a model list") from None
+            ctype = response.headers.get("content-type", "")
+            raise not_json(self.host, "a model list", ctype, response.content) from None
 
     def close(self) -> None:
         self._client.close()

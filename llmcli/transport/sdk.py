@@ -1,7 +1,9 @@
 """The official openai SDK as a transport. Imported only when `--transport sdk` is chosen (~1.5 s of imports).
 
 The SDK's own retries are turned off so that both transports share one policy (retry.py) and fail
-with the same exit codes; everything else — HTTP, auth headers, SSE decoding, typed chunks — is the SDK's.
+with the same exit codes. The SDK builds and sends the requests (its HTTP stack, auth headers, request
+types) and parses whole responses; a streamed body is read through the same event-stream rules as the
+http transport (`wire.sse_chat_events`), so that every legal stream gives the same answer either way.
 """
 
 from __future__ import annotations
@@ -13,28 +15,34 @@ from typing import Any
 
 import httpx2
 import openai
+from httpx_sse import EventSource
 
 from .. import __version__
 from ..core.types import ChatEvent, ChatRequest, ChatResult, ModelInfo
-from ..errors import IncompleteAnswer
+from ..core.urls import display_url
+from ..errors import IncompleteAnswer, NetworkFailed
 from .base import TransportConfig
+from .deadline import DeadlineTimeout, within
 from .retry import Retryable, call_with_retries, retry_after_seconds, stderr_notify
 from .status import (
     RETRYABLE_STATUS,
     error_for_status,
     json_error_on_stream,
+    method_changed,
     network_error,
     not_json,
+    redirect_loop,
     server_message,
 )
 from .watchdog import BytePump, watched
 from .wire import (
     StreamTracker,
-    chunk_events,
     model_infos,
+    not_a_stream,
+    pumped_text,
     read_field,
-    result_events,
     result_from_completion,
+    sse_chat_events,
     stream_error_from,
 )
 
@@ -52,6 +60,17 @@ TYPED = {
 }
 
 
+class _PumpedText:
+    """What httpx-sse's EventSource reads: the response's headers, and its text as the pump hands it over."""
+
+    def __init__(self, headers: Any, pump: BytePump):
+        self.headers = headers
+        self._pump = pump
+
+    def iter_text(self) -> Iterator[str]:
+        return pumped_text(self._pump)
+
+
 class _Entered:
     def __init__(self, manager: Any):
         self._manager = manager
@@ -59,6 +78,20 @@ class _Entered:
 
     def close(self) -> None:
         self._manager.__exit__(None, None, None)
+
+
+def _http_response(result: Any) -> Any:
+    """The HTTP response of what a call returned (a raw response, or an entered streaming one)."""
+    if isinstance(result, _Entered):
+        return result.response.http_response
+    return result.http_response
+
+
+def _close(result: Any) -> None:
+    if isinstance(result, _Entered):
+        result.close()
+    else:
+        result.http_response.close()
 
 
 def _entered(manager: Any) -> _Entered:
@@ -91,21 +124,38 @@ class SdkTransport:
         if self.config.debug:
             print(f"llmcli: debug: {message}", file=sys.stderr, flush=True)
 
-    def _call(self, fn, *, model: str | None = None):
+    def _call(self, fn, *, model: str | None = None, method: str = "POST"):
         def attempt():
             try:
-                return fn()
+                # --timeout bounds the wait for the headers as a whole (see deadline.py).
+                result = within(fn, timeout=self.config.timeout, discard=_close)
+            except DeadlineTimeout as exc:
+                raise Retryable(self._network_error(exc, timeout=self.config.timeout)) from None
             except openai.APIStatusError as exc:
+                changed = method_changed(exc.response, method, self.host)
+                if changed is not None:
+                    raise changed from None
                 raise self._status_error(exc, model) from None
             except openai.APITimeoutError as exc:
                 raise Retryable(
-                    network_error(self.host, exc.__cause__ or exc, timeout=self.config.timeout)
+                    self._network_error(exc.__cause__ or exc, timeout=self.config.timeout)
                 ) from None
             except openai.APIConnectionError as exc:
-                raise Retryable(network_error(self.host, exc.__cause__ or exc)) from None
+                if isinstance(exc.__cause__, httpx2.TooManyRedirects):
+                    raise redirect_loop(self.host) from None
+                raise Retryable(self._network_error(exc.__cause__ or exc)) from None
+            # A 301/302/303 that made the POST a GET: say so, not what the GET found.
+            changed = method_changed(_http_response(result), method, self.host)
+            if changed is not None:
+                _close(result)
+                raise changed
+            return result
 
         notify = stderr_notify if (self.config.debug or sys.stderr.isatty()) else None
         return call_with_retries(attempt, max_retries=self.config.max_retries, notify=notify)
+
+    def _network_error(self, exc: BaseException, *, timeout: float | None = None) -> NetworkFailed:
+        return network_error(self.host, exc, timeout=timeout, proxy=self.config.proxy())
 
     def _status_error(self, exc: openai.APIStatusError, model: str | None) -> Exception:
         response = exc.response
@@ -119,6 +169,7 @@ class SdkTransport:
             self.host,
             server_message(raw, response.headers.get("content-type", "")),
             model=model,
+            proxy=self.config.proxy() if exc.status_code == 407 else None,
         )
         if exc.status_code in RETRYABLE_STATUS:
             return Retryable(err, retry_after_seconds(response.headers))
@@ -136,7 +187,7 @@ class SdkTransport:
 
     def stream_chat(self, request: ChatRequest) -> Iterator[ChatEvent]:
         kwargs = self._kwargs(request.body(stream=True))
-        self._debug(f"POST {self.config.base_url.rstrip('/')}/chat/completions (sdk)")
+        self._debug(f"POST {display_url(self.config.base_url.rstrip('/'))}/chat/completions (sdk)")
         raw = self._call(
             lambda: self._client.chat.completions.with_raw_response.create(**kwargs), model=request.model
         )
@@ -146,57 +197,35 @@ class SdkTransport:
         if "text/event-stream" not in ctype:
             try:
                 body = response.read()
+            except httpx2.TimeoutException:
+                raise tracker.stalled(self.config.timeout) from None
+            except httpx2.HTTPError:  # e.g. a body shorter than its Content-Length
+                raise tracker.cut() from None
             finally:
                 response.close()
-            if "json" in ctype:
-                try:
-                    data = json.loads(body)
-                except ValueError:
-                    data = None
-                if isinstance(data, dict) and data.get("choices"):
-                    yield from result_events(result_from_completion(data))
-                    return
-                raise json_error_on_stream(self.host, server_message(body, ctype))
-            if not body.strip():
-                tracker.finish()
-            raise tracker.malformed(body.decode("utf-8", "replace")[:80])
+            yield from not_a_stream(body, ctype, tracker)
+            return
 
-        stream = raw.parse()
-        # The SDK reads the body through response.iter_bytes(): feed it from the watchdog's pump, and keep
-        # the last bytes, since the SDK stops quietly at [DONE] and at a clean close alike.
-        tail = bytearray()
-        original_iter_bytes = stream.response.iter_bytes
+        # The body is read through the project's own event-stream handling (wire.sse_chat_events), not
+        # the SDK's Stream: that one decodes strictly as UTF-8, takes every event's data for JSON (an
+        # empty `data:` heartbeat or an `id:`-only event fails it) and overlooks an `event: error`
+        # whose data is not an error object — so the two transports would disagree on legal streams.
+        # The network reads go through the watchdog's pump, as with the http transport.
         pump = BytePump(
-            original_iter_bytes,
+            response.iter_bytes,
             timeout=self.config.timeout,
             on_stall=lambda: tracker.stalled(self.config.timeout),
         )
-
-        def pumped_bytes(*args: Any, **kw: Any) -> Iterator[bytes]:
-            for piece in pump:
-                tail[:] = (bytes(tail) + piece)[-64:]
-                yield piece
-
-        stream.response.iter_bytes = pumped_bytes  # type: ignore[method-assign]
         try:
-            for chunk in stream:
-                for event in chunk_events(chunk, tracker):
-                    if tracker.track(event):
-                        pump.progress()
-                    yield event
-        except openai.APITimeoutError:
+            events = EventSource(_PumpedText(response.headers, pump)).iter_sse()
+            yield from sse_chat_events(events, tracker, pump.progress)
+        except httpx2.TimeoutException:
             raise tracker.stalled(self.config.timeout) from None
-        except openai.APIConnectionError:
+        except (httpx2.HTTPError, httpx2.StreamError):
             raise tracker.broken() from None
-        except openai.APIError as exc:
-            raise tracker.error_event(exc.message) from None
-        except ValueError as exc:  # json.JSONDecodeError from a malformed data line
-            raise tracker.malformed(str(exc)) from None
         finally:
             pump.close()
-            stream.close()
-        if b"[DONE]" in tail:
-            tracker.saw_done = tracker.saw_data = True
+            response.close()
         tracker.finish()
 
     def complete(self, request: ChatRequest) -> ChatResult:
@@ -218,13 +247,14 @@ class SdkTransport:
                 raise StreamTracker(self.host).cut() from None
             finally:
                 manager.close()
+            ctype = raw.http_response.headers.get("content-type", "")
             try:
                 completion = raw.parse()
             except ValueError:
-                ctype = raw.http_response.headers.get("content-type", "")
-                raise not_json(self.host, "a response", ctype or "no content type") from None
+                body = raw.http_response.content
+                raise not_json(self.host, "a response", ctype or "no content type", body) from None
             if isinstance(completion, str | bytes):
-                raise not_json(self.host, "a response")
+                raise not_json(self.host, "a response", ctype, raw.http_response.content)
             message = stream_error_from({"error": read_field(completion, "error")})
             if message is not None:
                 raise json_error_on_stream(self.host, message)
@@ -248,11 +278,15 @@ class SdkTransport:
         raise AssertionError("unreachable")
 
     def list_models(self) -> list[ModelInfo]:
-        page = self._call(lambda: self._client.models.with_raw_response.list(**self._per_request))
+        page = self._call(
+            lambda: self._client.models.with_raw_response.list(**self._per_request), method="GET"
+        )
+        response = page.http_response
         try:
-            return model_infos(page.http_response.json())
+            return model_infos(response.json())
         except (ValueError, AttributeError):
-            raise not_json(self.host, "a model list") from None
+            ctype = response.headers.get("content-type", "")
+            raise not_json(self.host, "a model list", ctype, response.content) from None
 
     def close(self) -> None:
         self._client.close()

@@ -7,8 +7,9 @@ ended properly. No heavy imports.
 
 from __future__ import annotations
 
+import codecs
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from ..core.credentials import scrub
@@ -23,7 +24,7 @@ from ..core.types import (
     Usage,
 )
 from ..errors import IncompleteAnswer, TransportError
-from .status import network_error
+from .status import html_page, is_html, json_error_on_stream, network_error, not_json, server_message
 
 REASONING_FIELDS = ("reasoning_content", "reasoning")
 
@@ -241,6 +242,70 @@ class StreamTracker:
             raise self.no_answer()
         if not (self.saw_done or self.saw_finish):
             raise self.cut("no [DONE] and no finish_reason")
+
+
+def sse_chat_events(
+    events: Iterable[Any], tracker: StreamTracker, progress: Callable[[], None]
+) -> Iterator[ChatEvent]:
+    """Server-sent events (httpx-sse's: `.event`, `.data`) → chat events, by the rules of a chat stream:
+
+    an event with no data (a heartbeat, an `id:`-only event) is skipped and is not progress; an
+    `event: error` ends the stream with the server's words, whether its data is JSON or plain text;
+    `[DONE]` ends it properly; any other data must be a JSON chunk (an error object in one ends it too).
+    `progress()` is called for real progress (see StreamTracker.track). The sdk transport reads its raw
+    response through here, so both transports give the same answer for every stream.
+    """
+    for sse in events:
+        data = sse.data
+        if not data.strip():
+            continue
+        if sse.event == "error":
+            raise tracker.error_event(server_message(data) or "error")
+        if data.strip() == "[DONE]":
+            tracker.saw_done = tracker.saw_data = True
+            return
+        chunk = parse_json_chunk(data, tracker)
+        message = stream_error_from(chunk)
+        if message is not None:
+            raise tracker.error_event(message)
+        for event in chunk_events(chunk, tracker):
+            if tracker.track(event):
+                progress()
+            yield event
+
+
+def pumped_text(pieces: Iterable[bytes]) -> Iterator[str]:
+    """Network reads as text. An event stream is always UTF-8 (the SSE standard; a `charset` in the
+    content type is ignored, as browsers do); bytes that are not UTF-8 become U+FFFD."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    for piece in pieces:
+        text = decoder.decode(piece)
+        if text:
+            yield text
+    tail = decoder.decode(b"", final=True)
+    if tail:
+        yield tail
+
+
+def not_a_stream(raw: bytes, content_type: str, tracker: StreamTracker) -> Iterator[ChatEvent]:
+    """A stream was asked for and a whole body came back (read in full): a completion from a server
+    that ignores stream=true is the answer; an error object, an HTML page, nothing, or anything else
+    is said as what it is."""
+    ctype = content_type.lower()
+    if "json" in ctype:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise not_json(tracker.host, "a response", content_type, raw) from None
+        if isinstance(data, dict) and data.get("choices"):
+            yield from result_events(result_from_completion(data))
+            return
+        raise json_error_on_stream(tracker.host, server_message(raw, ctype))
+    if is_html(raw, ctype):
+        raise html_page(tracker.host, raw, ctype)
+    if not raw.strip():
+        tracker.finish()  # raises: nothing was sent
+    raise tracker.malformed(raw.decode("utf-8", "replace")[:80])
 
 
 def parse_json_chunk(data: str, tracker: StreamTracker) -> Any:
