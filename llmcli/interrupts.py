@@ -117,11 +117,23 @@ def _exit_now(signum: int) -> None:
     os._exit(128 + signum)
 
 
+# What a process ending at once writes to the terminal before it goes: the cursor shown, a fresh line.
+# A live region (render/region.py) that rests the cursor at its top asks for itself to be erased first.
+_EPILOGUE = b"\x1b[?25h\n"
+_epilogue = _EPILOGUE
+
+
+def set_exit_epilogue(data: bytes | None) -> None:
+    """What to write to the terminal if the process must end at once (None: the default)."""
+    global _epilogue
+    _epilogue = _EPILOGUE if data is None else data
+
+
 def _restore_terminal() -> None:
     for fd in (1, 2):
         try:
             if os.isatty(fd):
-                os.write(fd, b"\x1b[?25h\n")
+                os.write(fd, _epilogue)
                 return
         except OSError:
             pass
