@@ -50,7 +50,9 @@ def check_param(key: str, value: Any) -> Any:
         if key == "max_tokens" and value < 1:
             raise UsageError("--max-tokens must be at least 1")
     elif key == "stop":
-        if not (isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))):
+        if not (
+            isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+        ):
             raise UsageError(f"--stop must be text (or a list of texts), not {value!r}")
     elif key == "stream":
         if not isinstance(value, bool):
