@@ -178,9 +178,11 @@ def _exchange(
                 if type(event) is TextDelta:
                     if first is None:
                         first = clock()
-                    text = text_mender.feed(event.text)
-                    if not text:
-                        continue
+                    text = event.text
+                    if text_mender.held or not text.isascii():
+                        text = text_mender.feed(text)
+                        if not text:
+                            continue
                     text_parts.append(text)
                     if len(text_parts) >= 512:  # keep memory flat on long answers: few large strings
                         text_blocks.append("".join(text_parts))

@@ -52,16 +52,27 @@ class Tmux:
         raise AssertionError(f"{pattern!r} never appeared:\n{text}")
 
 
-@pytest.mark.parametrize("command", ["ask", "chat"])
-def test_narrowing_the_window_mid_answer_leaves_one_copy(server, home, command):
+@pytest.mark.parametrize(
+    "command,exported",
+    [("ask", False), ("ask", True), ("chat", True)],
+    ids=["ask", "ask-COLUMNS-exported", "chat-COLUMNS-exported"],
+)
+def test_narrowing_the_window_mid_answer_leaves_one_copy(server, home, command, exported):
+    """`exported`: COLUMNS and LINES are in the environment (bash then refreshes them to the window's
+    size before running llmcli): the size they give at the start must not pin the drawing width."""
     server.default = Scenario(text=ANSWER, delay_between=0.02)
     run = [sys.executable, "-m", "llmcli", command, "--base-url", server.base_url, "-m", "m", "--no-save"]
     if command == "ask":
         line = " ".join([*run, "hi"])
     else:  # the REPL through its terminal prompt: one message, then Ctrl-D (EOF) leaves
         line = " ".join(run)
-    tmux = Tmux(clean_env(home, TERM="xterm-256color"))
-    shell = f"seq 200; {line}; echo DONE-$?; sleep 60"
+    env = clean_env(home, TERM="xterm-256color")
+    for name in ("COLUMNS", "LINES"):
+        env.pop(name, None)  # pytest-xdist workers have them
+    if exported:
+        env.update(COLUMNS="100", LINES="30")
+    tmux = Tmux(env)
+    shell = f"seq 200; {line}; echo DONE-$?; sleep 60"  # earlier output fills the window
     tmux("new-session", "-d", "-s", "t", "-x", "100", "-y", "30", shell)
     try:
         tmux("set-option", "-g", "history-limit", "10000")

@@ -25,22 +25,23 @@ def mend(text: str) -> str:
 class TextMender:
     """Mends one stream of deltas: a high surrogate at the end of a delta waits for the next one."""
 
-    __slots__ = ("_held",)
+    __slots__ = ("held",)
 
     def __init__(self) -> None:
-        self._held = ""
+        self.held = ""  # a high surrogate waiting for its other half; callers may skip feed() while
+        # it is empty and the text is ASCII (the per-token fast path)
 
     def feed(self, text: str) -> str:
         """The text to show now ("" when all of it waits for the next delta)."""
-        if not self._held and text.isascii():
+        if not self.held and text.isascii():
             return text  # the usual case
-        text = self._held + text
-        self._held = ""
+        text = self.held + text
+        self.held = ""
         if text and _HIGH_FIRST <= ord(text[-1]) <= _HIGH_LAST:
-            text, self._held = text[:-1], text[-1]
+            text, self.held = text[:-1], text[-1]
         return mend(text)
 
     def flush(self) -> str:
         """At the end of the stream: a high surrogate still waiting had no partner."""
-        held, self._held = self._held, ""
+        held, self.held = self.held, ""
         return "\ufffd" if held else ""

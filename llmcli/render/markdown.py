@@ -29,6 +29,7 @@ stays literal text, because the text before the definition was already printed.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -76,6 +77,20 @@ class _TerminalFile:
         return self._out.fileno()
 
 
+def _console(file: _TerminalFile, tty: bool) -> Console:
+    """On a terminal the console follows the terminal's real size, frame by frame: rich would take an
+    exported COLUMNS/LINES as a fixed size instead (bash refreshes them after every command in scripts
+    that inherit them), and a window resized mid-answer would then be drawn at its old width. Into a
+    pipe or file, COLUMNS still chooses the width."""
+    if not tty:
+        return Console(file=file, force_terminal=True, highlight=False)
+    environ = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    try:
+        return Console(file=file, highlight=False, _environ=environ)
+    except TypeError:  # a rich without the _environ hook: its own rules apply
+        return Console(file=file, highlight=False)
+
+
 class MarkdownSink:
     """The Sink for terminals (or `--markdown`): see the module docstring.
 
@@ -99,7 +114,7 @@ class MarkdownSink:
         tty = isatty(out)
         if console is None:
             # `--markdown` into a pipe or file still renders (styles included, e.g. for `less -R`).
-            console = Console(file=_TerminalFile(out), force_terminal=None if tty else True, highlight=False)
+            console = _console(_TerminalFile(out), tty)
         self.console = console
         self._out = out
         self._live_wanted = (tty and not console.is_dumb_terminal) if live is None else live
