@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
+from pathlib import Path
 
 import pytest
 from conftest import clean_env
@@ -30,8 +30,8 @@ ANSWER = "Intro: " + " ".join(WORDS[:160]) + ".\n\nSecond paragraph " + " ".join
 
 
 class Tmux:
-    def __init__(self, env: dict[str, str]):
-        self.base = [TMUX, "-L", f"llmcli-test-{uuid.uuid4().hex[:12]}", "-f", "/dev/null"]
+    def __init__(self, env: dict[str, str], socket: Path):
+        self.base = [TMUX, "-S", str(socket), "-f", "/dev/null"]  # a server of its own
         self.env = env
 
     def __call__(self, *args: str) -> str:
@@ -57,25 +57,24 @@ class Tmux:
     [("ask", False), ("ask", True), ("chat", True)],
     ids=["ask", "ask-COLUMNS-exported", "chat-COLUMNS-exported"],
 )
-def test_narrowing_the_window_mid_answer_leaves_one_copy(server, home, command, exported):
+def test_narrowing_the_window_mid_answer_leaves_one_copy(server, home, tmp_path, command, exported):
     """`exported`: COLUMNS and LINES are in the environment (bash then refreshes them to the window's
     size before running llmcli): the size they give at the start must not pin the drawing width."""
     server.default = Scenario(text=ANSWER, delay_between=0.02)
     run = [sys.executable, "-m", "llmcli", command, "--base-url", server.base_url, "-m", "m", "--no-save"]
     if command == "ask":
         line = " ".join([*run, "hi"])
-    else:  # the REPL through its terminal prompt: one message, then Ctrl-D (EOF) leaves
+    else:  # the REPL through its terminal prompt: one message, then /exit
         line = " ".join(run)
     env = clean_env(home, TERM="xterm-256color")
     for name in ("COLUMNS", "LINES"):
         env.pop(name, None)  # pytest-xdist workers have them
     if exported:
         env.update(COLUMNS="100", LINES="30")
-    tmux = Tmux(env)
+    tmux = Tmux(env, tmp_path / "tmux.sock")
     shell = f"seq 200; {line}; echo DONE-$?; sleep 60"  # earlier output fills the window
     tmux("new-session", "-d", "-s", "t", "-x", "100", "-y", "30", shell)
-    try:
-        tmux("set-option", "-g", "history-limit", "10000")
+    try:  # (tmux keeps 2000 lines of scrollback: plenty for this)
         if command == "chat":
             tmux.wait_for(r"Ctrl-D exits")
             tmux("send-keys", "-t", "t", "hi", "Enter")
@@ -83,8 +82,7 @@ def test_narrowing_the_window_mid_answer_leaves_one_copy(server, home, command, 
         tmux("resize-window", "-t", "t", "-x", "40", "-y", "30")
         if command == "chat":
             tmux.wait_for(r"end\.")
-            time.sleep(0.3)
-            tmux("send-keys", "-t", "t", "C-d")
+            tmux("send-keys", "-t", "t", "/exit", "Enter")  # kept as typeahead if the prompt is not back yet
         text = tmux.wait_for(r"DONE-\d+")
     finally:
         subprocess.run([*tmux.base, "kill-server"], capture_output=True, timeout=30)
