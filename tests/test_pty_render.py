@@ -134,7 +134,9 @@ def test_a_long_streamed_answer_ends_as_a_one_shot_render(home, server):
     assert run.wait() == 0
     out = bytes(run.output)
     # it was drawn live, many times (each frame erases the last: region.py), not printed once at the end
-    assert out.count(b"\r\x1b[J") > 20
+    from llmcli.render.region import ERASE_BELOW
+
+    assert out.count(ERASE_BELOW.encode()) > 20
     streamed = emulate(out, COLS, ROWS)
     expected = oneshot_on_screen(TUTORIAL, COLS, ROWS)
     assert len(expected) > 3 * ROWS  # much taller than the screen: scrollback is part of the check

@@ -7,9 +7,10 @@ adds land *above* the cursor, out of reach of that movement (tmux pushes them in
 and a stale copy of the text stays above the answer.
 
 So between frames the cursor rests at the region's top-left corner. Whatever a reflow does, all of
-the region is then at or below the cursor, and "erase to the end of the screen" removes it; a terminal
+the region is then at or below the cursor, and erasing from there down (ERASE_BELOW) removes it; a terminal
 that does not reflow (it crops) keeps everything where it was, which the same erase handles too. The
-region never holds more rows than the screen minus one, so it never scrolls the screen itself.
+region holds at most a third of the screen's rows (markdown.py: what a narrowed window reflows it to
+must still fit), and none of its rows reaches the last column (see `show`).
 
 Each frame is one write (erase, the finished blocks above, the region, the cursor back to its top).
 """
@@ -20,10 +21,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
+from rich.segment import Segment
 
 from .. import interrupts
 
-ERASE_BELOW = "\r\x1b[J"  # to the start of the row, then erase from the cursor to the end of the screen
+# Erase the cursor's row and every row below it, and come back: the row by itself (EL), then, from the
+# next row down (if there is one), the rest of the screen (ED), the cursor saved and restored around it.
+# Never ED from the screen's top-left corner: that clears the whole screen, which tmux (scroll-on-clear)
+# and VTE keep in the scrollback — a copy of the region for every frame.
+ERASE_BELOW = "\r\x1b[2K\x1b7\x1b[1B\x1b[J\x1b8"
 HIDE_CURSOR, SHOW_CURSOR = "\x1b[?25l", "\x1b[?25h"
 
 
@@ -46,6 +52,12 @@ class Region:
             if above:
                 console.print(Group(*above))
             lines = console.render_lines(frame, console.options, pad=False)
+            # Never into the last column: a row that fills the width leaves the cursor waiting to wrap,
+            # and terminals differ in where the next CR or cursor movement then lands (tmux on its
+            # first row moves on to the next one), which would leave the frame behind. rich pads
+            # justified text to the full width, so this mostly drops padding.
+            limit = max(1, console.width - 1)
+            lines = [Segment.adjust_line_length(line, limit, pad=False) for line in lines]
             console.print(_Rows(lines), end="")
             if len(lines) > 1:
                 out.write(f"\x1b[{len(lines) - 1}A")
@@ -74,8 +86,6 @@ class _Rows:
         self.lines = lines
 
     def __rich_console__(self, console: Console, options: Any):
-        from rich.segment import Segment
-
         last = len(self.lines) - 1
         for i, line in enumerate(self.lines):
             yield from line
