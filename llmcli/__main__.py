@@ -102,6 +102,7 @@ def run(argv: list[str]) -> int:
 
         from .cli.app import app
         from .cli.options import RunState
+        from .core.utf8 import check_arguments, check_environment
 
         state = RunState()
         command = get_command(app)
@@ -110,6 +111,8 @@ def run(argv: list[str]) -> int:
             from .cli.completion import respond
 
             return respond(command, instruction)
+        check_environment(os.environ)
+        check_arguments(argv, _value_options(command))
         rv = command.main(args=argv, prog_name="llmcli", standalone_mode=False, obj=state)
         return rv if isinstance(rv, int) else 0
     except OutputClosed:
@@ -146,6 +149,19 @@ def run(argv: list[str]) -> int:
             _usage_error(exc)
             return int(exc.exit_code)  # type: ignore[attr-defined]
         return _internal_error(exc, _debug_requested(state))
+
+
+def _value_options(command) -> set[str]:
+    """Every option name in the command tree that takes a value (`-m`, `--stop`, ...)."""
+    names: set[str] = set()
+    todo = [command]
+    while todo:
+        cmd = todo.pop()
+        for param in getattr(cmd, "params", ()):
+            if getattr(param, "param_type_name", "") == "option" and not getattr(param, "is_flag", False):
+                names.update(param.opts)
+        todo.extend(getattr(cmd, "commands", {}).values())
+    return names
 
 
 class _ClosedStdout:

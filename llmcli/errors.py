@@ -44,6 +44,12 @@ class ConfigError(LlmcliError):
     exit_code = ExitCode.USAGE
 
 
+class CredentialsError(LlmcliError):
+    """A key that cannot be used (malformed), found before any request is made."""
+
+    exit_code = ExitCode.AUTH
+
+
 class OutputError(LlmcliError):
     """stdout (or another output) could not be written."""
 

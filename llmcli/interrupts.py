@@ -63,26 +63,33 @@ def keyboard_quiet() -> Iterator[None]:
     """While an answer is drawn, keystrokes (and the terminal's own `^C` echo) must not land in the middle
     of it: a live region is erased by moving the cursor, and two stray characters at a line's end would
     shift everything by a line. Echo is turned off on a terminal stdin and always restored."""
+    silenced = _silence_echo()
+    try:
+        # Nothing may catch the body's exceptions here (a `yield` inside an `except` would turn any
+        # ValueError or OSError of the turn into "generator didn't stop after throw()").
+        yield
+    finally:
+        if silenced:
+            _restore_echo()
+
+
+def _silence_echo() -> bool:
+    """Turn keystroke echo off on a terminal stdin; True when it was turned off here."""
     global _saved_tty
     try:
         import termios
 
         fd = sys.stdin.fileno() if sys.stdin is not None else -1
         if fd < 0 or not os.isatty(fd) or _saved_tty is not None:
-            yield
-            return
+            return False
         saved = termios.tcgetattr(fd)
         quiet = list(saved)
         quiet[3] &= ~(termios.ECHO | termios.ECHOCTL)
         termios.tcsetattr(fd, termios.TCSANOW, quiet)
     except (ImportError, OSError, ValueError):
-        yield
-        return
+        return False
     _saved_tty = [fd, saved]
-    try:
-        yield
-    finally:
-        _restore_echo()
+    return True
 
 
 def _restore_echo() -> None:
@@ -110,11 +117,23 @@ def _exit_now(signum: int) -> None:
     os._exit(128 + signum)
 
 
+# What a process ending at once writes to the terminal before it goes: the cursor shown, a fresh line.
+# A live region (render/region.py) that rests the cursor at its top asks for itself to be erased first.
+_EPILOGUE = b"\x1b[?25h\n"
+_epilogue = _EPILOGUE
+
+
+def set_exit_epilogue(data: bytes | None) -> None:
+    """What to write to the terminal if the process must end at once (None: the default)."""
+    global _epilogue
+    _epilogue = _EPILOGUE if data is None else data
+
+
 def _restore_terminal() -> None:
     for fd in (1, 2):
         try:
             if os.isatty(fd):
-                os.write(fd, b"\x1b[?25h\n")
+                os.write(fd, _epilogue)
                 return
         except OSError:
             pass

@@ -16,6 +16,7 @@ from typing import Any
 
 from . import interrupts
 from .core.settings import Settings
+from .core.surrogates import TextMender
 from .core.types import (
     ChatEvent,
     ChatRequest,
@@ -33,7 +34,20 @@ from .render.sink import Sink
 from .transport.base import Transport
 
 # history statuses
-COMPLETE, LENGTH, INTERRUPTED, ERROR, CUT = "complete", "length", "interrupted", "error", "cut"
+COMPLETE, LENGTH, INTERRUPTED, ERROR, CUT, FILTERED = (
+    "complete",
+    "length",
+    "interrupted",
+    "error",
+    "cut",
+    "filtered",
+)
+
+# How a provider may say why an answer ended. OpenAI's names first; the others are what other servers
+# send for the same thing (TGI's eos_token/stop_sequence, Anthropic-style end_turn/max_tokens/tool_use).
+ENDED = frozenset({"stop", "eos", "eos_token", "stop_sequence", "end_turn", "end"})
+CUT_AT_LIMIT = frozenset({"length", "max_tokens", "model_length"})
+TOOL_CALL = frozenset({"tool_calls", "function_call", "tool_use"})
 
 
 @dataclass(slots=True)
@@ -235,6 +249,8 @@ def _exchange(
     started = clock()
     first: float | None = None
     done = False
+    # Lone or split UTF-16 surrogates from the JSON are mended before anything shows or is stored.
+    text_mender, reasoning_mender = TextMender(), TextMender()
     try:
         sink.start()
         events: Iterator[ChatEvent]
@@ -254,16 +270,23 @@ def _exchange(
                 if type(event) is TextDelta:
                     if first is None:
                         first = clock()
-                    text_parts.append(event.text)
+                    text = event.text
+                    if text_mender.held or not text.isascii():
+                        text = text_mender.feed(text)
+                        if not text:
+                            continue
+                    text_parts.append(text)
                     if len(text_parts) >= 512:  # keep memory flat on long answers: few large strings
                         text_blocks.append("".join(text_parts))
                         text_parts.clear()
-                    sink.text(event.text)
+                    sink.text(text)
                 elif isinstance(event, ReasoningDelta):
                     if first is None:
                         first = clock()
-                    reasoning_parts.append(event.text)
-                    sink.reasoning(event.text)
+                    text = reasoning_mender.feed(event.text)
+                    if text:
+                        reasoning_parts.append(text)
+                        sink.reasoning(text)
                 elif isinstance(event, Usage):
                     out.usage = event
                 elif isinstance(event, Finished):
@@ -278,6 +301,11 @@ def _exchange(
             close = getattr(events, "close", None)
             if close is not None:
                 close()  # release the connection now, also on Ctrl-C or a closed pipe
+        tail = text_mender.flush()  # half a surrogate pair that never got its other half
+        if tail:
+            text_parts.append(tail)
+            sink.text(tail)
+        reasoning_parts.append(reasoning_mender.flush())
         done = True
     except IncompleteAnswer as exc:
         out.status, out.error = exc.reason, exc
@@ -302,24 +330,50 @@ def _exchange(
                 if out.error is None:
                     out.status, out.error = INTERRUPTED if isinstance(exc, OutputClosed) else ERROR, exc
     if done:
-        if out.finish_reason == "length":
-            out.status = LENGTH
-        elif not out.content and out.finish_reason and out.finish_reason != "content_filter":
-            # It ended properly (a finish reason, then the end of the stream) with no text: a complete,
-            # empty answer (CONTRACT.md), said on stderr so that an empty stdout is not a mystery.
-            out.note = (
-                f"{transport_host(transport)} sent an empty answer (finish_reason: {out.finish_reason})"
-            )
-        elif not out.content:
-            out.status = CUT
-            out.error = IncompleteAnswer(
-                f"{transport_host(transport)} sent an empty answer"
-                + (f" (finish_reason: {out.finish_reason})" if out.finish_reason else ""),
-                reason=CUT,
-                hint="try again, or rephrase the prompt",
-            )
+        _how_it_ended(out, transport_host(transport))
     _timing(out, started, first, ended)
     return out
+
+
+def _how_it_ended(out: Outcome, host: str) -> None:
+    """A stream that ended properly: say how, by its finish reason (None: `[DONE]` without one)."""
+    reason = out.finish_reason
+    said = f"finish_reason: {reason}"
+    if reason is None and not out.content:
+        # `[DONE]` alone: nothing says the answer ended as it should (CONTRACT.md: a proper end is a
+        # finish reason, then `[DONE]`), and nothing came.
+        out.status = CUT
+        out.error = IncompleteAnswer(
+            f"{host} sent an empty answer and no finish reason",
+            reason=CUT,
+            host=host,
+            hint="try again; if it persists, check the model and the server's log",
+        )
+    elif reason is None or reason in ENDED:
+        if not out.content:  # e.g. llama.cpp when the end-of-sequence token comes first
+            out.note = f"{host} ended the answer without any text ({said})"
+    elif reason in CUT_AT_LIMIT:
+        out.status = LENGTH
+    elif reason in TOOL_CALL:
+        # The model asks for a tool to be run and waits for its result: whatever text came is all
+        # there is, but it is no complete answer either.
+        out.status = FILTERED
+        how = "ended its answer asking" if out.content else "sent no text, only a request"
+        out.note = f"the model {how} to call a tool ({said}); llmcli does not run tools"
+    else:
+        # The provider stopped the answer: a content filter, or a reason llmcli does not know.
+        filtered = "filter" in reason
+        who = f"{host}'s content filter" if filtered else host
+        rest = "the text above is partial" if out.content else "no text came before it"
+        out.status = FILTERED
+        out.error = IncompleteAnswer(
+            f"{who} stopped the answer ({said}); {rest}",
+            reason=FILTERED,
+            host=host,
+            hint="what arrived is kept; rephrasing the prompt may get past the filter"
+            if filtered
+            else "what arrived is kept; try again",
+        )
 
 
 def transport_host(transport: Transport) -> str:

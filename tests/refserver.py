@@ -108,6 +108,9 @@ class Scenario:
     empty_body: bool = False
     redirect_to: str | None = None
     prebuilt: bool = False
+    # A streamed body sent verbatim, piece by piece (wire framing the switches above cannot make;
+    # tests/refserver_wire.py builds them).
+    raw_stream: list[bytes] | None = None
 
     def content_pieces(self) -> list[str]:
         return list(self.chunks) if self.chunks is not None else split_words(self.text)
@@ -423,6 +426,12 @@ async def _abort_immediately() -> AsyncIterator[bytes]:
     yield b""  # pragma: no cover  (makes this an async generator)
 
 
+async def _raw(pieces: list[bytes]) -> AsyncIterator[bytes]:
+    for piece in pieces:
+        yield piece
+        await asyncio.sleep(0)  # each piece its own write
+
+
 async def _nothing() -> AsyncIterator[bytes]:
     return
     yield b""  # pragma: no cover
@@ -703,6 +712,8 @@ class RefServer:
             return StreamingResponse(_abort_immediately(), status_code=200, headers=headers)
         if sc.empty_body:
             return StreamingResponse(_nothing(), status_code=200, headers=headers)
+        if sc.raw_stream is not None:
+            return StreamingResponse(_raw(sc.raw_stream), status_code=200, headers=headers)
         return StreamingResponse(_drive(comp.plan(), sc), status_code=200, headers=headers)
 
 

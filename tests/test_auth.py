@@ -285,9 +285,9 @@ def test_login_strips_only_the_trailing_newline(cli, server, kenv, store):
     [
         ("", "no key given"),
         ("   ", "no key given"),
-        (f"{KEY}\nlogin: me", "more than one line"),
-        ("sk-with space-123456", "spaces"),
-        ("sk-ünïcode-1234567", "non-ASCII"),
+        (f"{KEY}\nlogin: me", f"contains a line break at character {len(KEY) + 1}"),
+        ("sk-with space-123456", "contains a space at character 8"),
+        ("sk-ünïcode-1234567", "contains a non-ASCII character (U+00FC) at character 4"),
     ],
 )
 def test_login_rejects_bad_input_with_exit_2_and_stores_nothing(
@@ -477,7 +477,8 @@ def test_status_all_and_check(cli, server, kenv, store):
     assert r.returncode == 3, r  # b has no key
     assert r.stdout.splitlines() == [
         f"a: {MASKED} from keyring (keyring backends FileKeyring)",
-        "b: no key (none in the environment (LLMCLI_API_KEY, OPENAI_API_KEY) or stored by `llmcli auth login`)",
+        "b: no key (none in the environment (LLMCLI_API_KEY, OPENAI_API_KEY) or stored by `llmcli auth login`, "
+        "and nothing in the OS keyring (keyring backends FileKeyring))",
     ]
     assert cli("auth", "login", "-P", "b", "--no-verify", input=OTHER, env=kenv).returncode == 0
     server.require_key = KEY

@@ -1,16 +1,18 @@
-"""The transport contract: the same server behaviour gives the same stdout, exit code, kind of error
-and request body with `--transport http` and `--transport sdk`.
+"""The transport contract: the same server behaviour gives the same stdout, exit code, history status,
+kind of error and request body with `--transport http` and `--transport sdk`.
 
 Each scenario runs through the real CLI (a subprocess) once per transport against the reference server.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
 
 import pytest
 from conftest import assert_no_traceback
 from refserver import Scenario
+from refserver_wire import DONE, answer, chunk, event, stream
 
 FAST_RETRY = {"retry-after-ms": "20"}
 UNICODE = "Grüße é 漢字 🙂 — done."
@@ -25,6 +27,15 @@ class Case:
     stderr_has: list[str] = field(default_factory=list)
     args: list[str] = field(default_factory=list)
     requests: int | None = 1
+    status: str | None = None  # the answer's history status; None: complete for 0, cut for 7, else error
+    stderr_lacks: list[str] = field(default_factory=list)
+    content_type: str | None = None  # for raw streams
+
+    @property
+    def history_status(self) -> str:
+        if self.status is not None:
+            return self.status
+        return {0: "complete", 7: "cut"}.get(self.rc, "error")
 
 
 CASES = [
@@ -58,6 +69,7 @@ CASES = [
         0,
         "cut short",
         ["max_tokens"],
+        status="length",
     ),
     Case("[DONE] without finish_reason", [Scenario(text="done only", finish_reason=None)], 0, "done only"),
     Case(
@@ -88,6 +100,7 @@ CASES = [
         7,
         "alpha beta ",
         ["mid-stream", "The model crashed mid-stream"],
+        status="error",
     ),
     Case(
         "clean close, no [DONE], no finish",
@@ -114,13 +127,160 @@ CASES = [
         "200 then immediate close", [Scenario(close_immediately=True)], 7, "", ["without sending an answer"]
     ),
     Case("200 empty body", [Scenario(empty_body=True)], 7, "", ["without sending an answer"]),
-    # A stream that ends properly with no text is a complete, empty answer (CONTRACT.md: History).
+    # A stream that ends properly with no text is a complete, empty answer (llama.cpp does this when the
+    # end-of-sequence token comes first): exit 0 and a note, not an error.
+    Case("empty answer", [Scenario(text="", chunks=[])], 0, "", ["without any text"], stderr_lacks=["error"]),
+    # --- legal streams the sdk transport once read differently (issue 9, item 3) -----------------
     Case(
-        "empty answer",
-        [Scenario(text="", chunks=[])],
+        "event: error mid-stream, JSON data",
+        [
+            Scenario(
+                raw_stream=stream(
+                    chunk("alpha "), event({"message": "overloaded", "code": 503}, name="error")
+                )
+            )
+        ],
+        7,
+        "alpha ",
+        ["mid-stream", "overloaded"],
+        status="error",
+    ),
+    Case(
+        "event: error mid-stream, an error object",
+        [
+            Scenario(
+                raw_stream=stream(
+                    chunk("alpha "), event({"error": {"message": "GPU fell over"}}, name="error")
+                )
+            )
+        ],
+        7,
+        "alpha ",
+        ["mid-stream", "GPU fell over"],
+        status="error",
+    ),
+    Case(
+        "event: error mid-stream, plain-text data",
+        [Scenario(raw_stream=stream(chunk("alpha "), event("upstream timed out", name="error"), done=False))],
+        7,
+        "alpha ",
+        ["mid-stream", "upstream timed out"],
+        status="error",
+        stderr_lacks=["not a JSON chunk"],
+    ),
+    Case(
+        "id: fields",
+        [
+            Scenario(
+                raw_stream=[
+                    event(chunk("one "), id="1"),
+                    event(chunk("two"), id="2"),
+                    event(chunk(finish="stop"), id="3"),
+                    DONE,
+                ]
+            )
+        ],
+        0,
+        "one two",
+    ),
+    Case(
+        "an id:-only event",
+        [Scenario(raw_stream=[event(chunk("one ")), b"id: 7\n\n", event(chunk("two")), *answer()])],
+        0,
+        "one two",
+    ),
+    Case(
+        "empty data: heartbeats",
+        [Scenario(raw_stream=[event(chunk("one ")), b"data:\n\n", b"data: \n\n", *answer("two")])],
+        0,
+        "one two",
+    ),
+    Case(
+        # An event stream is UTF-8 whatever the charset says (the SSE standard, and what browsers do):
+        # UTF-8 text is shown as it is, a byte that is not UTF-8 as U+FFFD.
+        "charset=iso-8859-1",
+        [
+            Scenario(
+                raw_stream=[
+                    event(chunk("Grüße ")),
+                    b'data: {"choices":[{"delta":{"content":"caf\xe9"}}]}\n\n',
+                    *answer(),
+                ],
+                content_type="text/event-stream; charset=iso-8859-1",
+            )
+        ],
+        0,
+        "Grüße caf\ufffd",
+    ),
+    # --- text that is not valid Unicode (item 2) --------------------------------------------------
+    Case(
+        "a surrogate pair split across chunks, and a lone one",
+        [Scenario(raw_stream=answer("smile \ud83d", "\ude00 and half ", "\ud83d", " of one"))],
+        0,
+        "smile \U0001f600 and half \ufffd of one",
+    ),
+    Case(
+        "a lone surrogate at the very end",
+        [Scenario(raw_stream=answer("end \udc00", "x\ud83d"))],
+        0,
+        "end \ufffdx\ufffd",
+    ),
+    # --- every way a provider can stop an answer (items 4 and 5) ----------------------------------
+    Case(
+        "content filter",
+        [Scenario(text="the first part", finish_reason="content_filter")],
+        7,
+        "the first part",
+        ["content filter", "content_filter", "partial"],
+        status="filtered",
+    ),
+    Case(
+        "content filter before any text",
+        [Scenario(raw_stream=answer(finish="content_filter"))],
+        7,
+        "",
+        ["content filter", "content_filter"],
+        status="filtered",
+        stderr_lacks=["without any text"],
+    ),
+    Case(
+        "an unknown finish reason",
+        [Scenario(text="half an answer", finish_reason="abort")],
+        7,
+        "half an answer",
+        ["finish_reason: abort"],
+        status="filtered",
+    ),
+    Case(
+        "only tool calls, no text",
+        [
+            Scenario(
+                raw_stream=stream(
+                    chunk(
+                        tool_calls=[
+                            {
+                                "index": 0,
+                                "id": "c1",
+                                "type": "function",
+                                "function": {"name": "f", "arguments": "{}"},
+                            }
+                        ]
+                    ),
+                    chunk(finish="tool_calls"),
+                )
+            )
+        ],
         0,
         "",
-        ["note:", "empty answer", "finish_reason: stop"],
+        ["tool", "finish_reason: tool_calls"],
+        status="filtered",
+        stderr_lacks=["rephrase", "empty answer"],
+    ),
+    Case(
+        "TGI's eos_token is a normal end",
+        [Scenario(text="fine answer", finish_reason="eos_token")],
+        0,
+        "fine answer",
     ),
     Case(
         "empty answer, [DONE] without a finish reason",
@@ -128,13 +288,6 @@ CASES = [
         7,
         "",
         ["empty answer"],
-    ),
-    Case(
-        "empty answer stopped by a content filter",
-        [Scenario(text="", chunks=[], finish_reason="content_filter")],
-        7,
-        "",
-        ["empty answer", "content_filter"],
     ),
     Case(
         "json error body on a stream",
@@ -289,8 +442,19 @@ CASES = [
 ]
 
 
+def last_answer_status(home) -> str | None:
+    """The history status of the latest answer (None: nothing was stored)."""
+    conn = sqlite3.connect(home / "history.db")
+    try:
+        rows = conn.execute("SELECT status FROM messages WHERE role = 'assistant' ORDER BY id DESC LIMIT 1")
+        row = rows.fetchone()
+    finally:
+        conn.close()
+    return row[0] if row else None
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_transports_agree(case: Case, cli, server):
+def test_transports_agree(case: Case, cli, server, home):
     seen = {}
     for transport in ("http", "sdk"):
         server.reset()
@@ -299,14 +463,20 @@ def test_transports_agree(case: Case, cli, server):
         bodies = [req.body for req in server.chat_requests()]
         assert r.returncode == case.rc, (transport, r)
         assert r.stdout == case.stdout, (transport, r)
+        r.stdout_bytes.decode("utf-8")  # never invalid UTF-8 on stdout (strict: raises if there is)
         for needle in case.stderr_has:
             assert needle in r.stderr, (transport, needle, r.stderr)
+        for needle in case.stderr_lacks:
+            assert needle not in r.stderr, (transport, needle, r.stderr)
         assert_no_traceback(r.stderr)
         if case.rc not in (0,):
             assert "127.0.0.1" in r.stderr, (transport, r.stderr)
+            assert r.stderr.count("\n") == 1, (transport, r.stderr)  # one line
         if case.requests is not None:
             assert len(bodies) == case.requests, (transport, bodies)
-        seen[transport] = (r.returncode, r.stdout, bodies[0] if bodies else None)
+        status = last_answer_status(home)
+        assert status == case.history_status, (transport, status)
+        seen[transport] = (r.returncode, r.stdout, status, bodies[0] if bodies else None)
     assert seen["http"] == seen["sdk"]
 
 

@@ -149,8 +149,8 @@ def test_nothing_stored_means_no_key_and_no_warning(real, server):
     r = real("ask", "--base-url", server.base_url, "-m", "m", "hi")  # the keyring is asked: nothing there
     assert r.returncode == 0 and r.stderr == "", r
     assert server.chat_requests()[-1].headers.get("authorization") is None
-    r = real("auth", "status", "-P", "default")
-    assert r.returncode == 3 and "SecretService" in r.stdout
+    r = real("auth", "status", "-P", "default")  # status searches the keyring and says which one
+    assert r.returncode == 3 and "nothing in the OS keyring" in r.stdout and "SecretService" in r.stdout, r
 
 
 def test_a_locked_collection(real, server):
@@ -160,6 +160,11 @@ def test_a_locked_collection(real, server):
         if REQUIRED:
             pytest.fail(f"{PASSWORD_ENV} is needed to unlock the collection again after this test")
         pytest.skip(f"locks the login keyring: runs only in a throwaway session that sets {PASSWORD_ENV}")
+    # A profile marked by a login while the collection is open is the one whose runs read the keyring.
+    r = real("auth", "login", "--base-url", server.base_url, input="sk-marked-0123456789")
+    assert r.returncode == 0, r
+    r = real("profile", "add", "plain", "--base-url", server.base_url)
+    assert r.returncode == 0, r
     conn, col = collection()
     try:
         col.lock()
@@ -170,6 +175,10 @@ def test_a_locked_collection(real, server):
         r = real("ask", "--base-url", server.base_url, "-m", "m", "hi")
         assert r.returncode == 0, r
         assert r.stderr.count("\n") == 1 and "locked" in r.stderr and "going on without a key" in r.stderr
+        assert server.chat_requests()[-1].headers.get("authorization") is None
+        # a profile never marked does not touch the keyring: no warning at all
+        r = real("ask", "-P", "plain", "-m", "m", "hi")
+        assert r.returncode == 0 and r.stderr == "", r
     finally:
         # Headless, only the daemon itself can unlock again: replace it, handing it the password.
         subprocess.run(

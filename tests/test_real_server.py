@@ -125,6 +125,6 @@ def test_an_answer_ended_at_once_is_complete_and_empty(real, transport, stream):
     assert r.returncode == 0, r
     doc = json.loads(r.stdout)
     assert doc["content"] == "" and doc["finish_reason"] == "stop"
-    assert "note:" in r.stderr and "empty answer" in r.stderr
+    assert "note:" in r.stderr and "ended the answer without any text (finish_reason: stop)" in r.stderr
     shown = json.loads(real("history", "show", doc["conversation_id"], "--format", "json").stdout)
     assert shown["messages"][-1]["status"] == "complete"

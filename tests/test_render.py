@@ -416,7 +416,7 @@ def test_markdown_into_a_pipe_renders_without_moving_the_cursor():
         sink.text(piece)
     sink.end()
     data = out.getvalue().decode()
-    assert "\x1b[?25l" not in data and "\x1b[2K" not in data and "\x1b[1A" not in data
+    assert "\x1b[?25l" not in data and "\x1b[J" not in data and "\x1b[1A" not in data
     assert_same_render(oneshot("# Title\n\nSome **bold** text.\n\n- a\n- b\n", 50), data)
 
 

@@ -62,7 +62,7 @@ def test_set_and_unset_type_values():
     REGISTRY.dispatch(s, '/set logit_bias {"50256": -100}')
     assert s.params == {"temperature": 0.7, "max_tokens": 12}
     assert s.extra == {"logit_bias": {"50256": -100}}
-    with pytest.raises(CommandError, match="must be an integer"):
+    with pytest.raises(CommandError, match="--max-tokens must be a whole number"):
         REGISTRY.dispatch(s, "/set max_tokens lots")
     REGISTRY.dispatch(s, "/unset temperature")
     assert "temperature" not in s.params

@@ -232,3 +232,163 @@ def test_key_is_kept_on_a_same_origin_redirect(cli, server, transport):
     )
     assert r.returncode == 0, r
     assert [q.headers.get("authorization") for q in server.requests] == [f"Bearer {SENTINEL}"] * 2
+
+
+# --- keys that cannot be a header value (issue 9, item 1) ------------------------------------------
+
+SECOND = "sk-SECOND-" + secrets.token_hex(12)  # what follows the defect: e.g. the next line of a key file
+
+
+def _bad(text: str) -> str:
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "surrogateescape")
+
+
+MALFORMED = {
+    # name: (key, what the message says)
+    "line break": (f"{SENTINEL}\n{SECOND}", f"contains a line break at character {len(SENTINEL) + 1}"),
+    "carriage return": (
+        f"{SENTINEL}\r{SECOND}",
+        f"contains a carriage return (CR) at character {len(SENTINEL) + 1}",
+    ),
+    "escape sequence": (
+        f"{SENTINEL}\x1b[31m{SECOND}",
+        f"contains a control character (U+001B) at character {len(SENTINEL) + 1}",
+    ),
+    "smart quotes": (f"\u201c{SENTINEL}\u201d", "contains a non-ASCII character (U+201C) at character 1"),
+    "space": (f"{SENTINEL} {SECOND}", f"contains a space at character {len(SENTINEL) + 1}"),
+    "not UTF-8": (
+        SENTINEL + "\udcff" + SECOND,
+        f"contains a byte that is not UTF-8 (0xff) at character {len(SENTINEL) + 1}",
+    ),
+}
+SOURCES = [
+    ("line break", "LLMCLI_API_KEY"),
+    ("carriage return", "LLMCLI_API_KEY"),
+    ("escape sequence", "LLMCLI_API_KEY"),
+    ("smart quotes", "LLMCLI_API_KEY"),
+    ("space", "LLMCLI_API_KEY"),
+    ("not UTF-8", "LLMCLI_API_KEY"),
+    ("line break", "OPENAI_API_KEY"),
+    ("smart quotes", "OPENAI_API_KEY"),
+    ("line break", "keyring"),
+    ("escape sequence", "keyring"),
+]
+
+
+def assert_no_part_of(home: Path, *texts: str | bytes) -> None:
+    """Neither half of a malformed key, anywhere (the masked form shows at most 7 characters)."""
+    for needle in (SENTINEL.encode(), SECOND.encode(), SENTINEL[3:-4].encode()):
+        for text in texts:
+            blob = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+            assert needle not in blob, blob[-2000:]
+        for path in files_under(home):
+            assert needle not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize("defect,source", SOURCES, ids=[f"{d}-{s}" for d, s in SOURCES])
+def test_a_malformed_key_is_refused_before_any_request(server, home, tmp_path, defect, source):
+    key, says = MALFORMED[defect]
+    if source == "keyring":
+        store = tmp_path / "keyring.json"
+        store.write_text(json.dumps({"llmcli/default": key}))
+        # marked as `auth login` marks it, so runs read the keyring (the key itself was put there as is)
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "config.toml").write_text("[profiles.default]\nkey_in_keyring = true\n")
+        env = clean_env(home, **keyring_env("FileKeyring", store))
+        where = "the keyring (keyring backends FileKeyring) for profile 'default'"
+    else:
+        env = clean_env(home, **{source: key})
+        where = source
+    server.require_key = SENTINEL
+    url = server.base_url
+
+    def run(*argv: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "llmcli", *argv],
+            capture_output=True,
+            env=env,
+            timeout=60,
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+        )
+
+    runs = {
+        "ask": run("ask", "--base-url", url, "-m", "m", "hi"),
+        "ask --debug sdk": run("ask", "--base-url", url, "-m", "m", "--transport", "sdk", "--debug", "hi"),
+        "models --debug": run("models", "--base-url", url, "--debug"),
+        "chat": run("chat", "--base-url", url, "-m", "m", stdin=b"hi\n"),
+        "auth status --check": run("auth", "status", "--check", "--base-url", url),
+        "config show": run("config", "show", "--format", "json"),
+    }
+    for name, proc in runs.items():
+        err = proc.stderr.decode("utf-8", "replace")
+        expected = 0 if name == "config show" else 3
+        assert proc.returncode == expected, (name, proc)
+        if name != "config show":
+            assert f"the API key from {where}" in err and says in err, (name, err)
+        assert "Traceback" not in err or "--debug" in name, (name, err)
+    line = runs["ask"].stderr.decode()
+    assert line.count("\n") == 1, line  # one line
+    assert json.loads(runs["config show"].stdout)["api_key"]["value"].endswith(f"(unusable: it {says})")
+    assert server.requests == []  # refused before any request: nothing sent, nothing retried
+    assert not (home / "history.db").exists()  # and nothing recorded
+    assert_no_part_of(home, *(p.stdout for p in runs.values()), *(p.stderr for p in runs.values()))
+
+
+# --- a password in the base URL (item 9) -----------------------------------------------------------
+
+PASSWORD = "pw-SENTINEL-" + secrets.token_hex(8)
+
+
+def test_a_password_in_the_base_url_is_masked_wherever_it_is_shown(cli, server, home):
+    url = server.base_url.replace("http://", f"http://alice:{PASSWORD}@")
+    shown = url.replace(PASSWORD, "***")
+    refused = f"http://alice:{PASSWORD}@127.0.0.1:9/v1"
+    outs: list[bytes | str] = []
+
+    def run(*argv: str, rc: int = 0, **kw) -> str:
+        r = cli(*argv, **kw)
+        assert r.returncode == rc, (argv, r)
+        outs.extend([r.stdout, r.stderr])
+        return r.stdout + r.stderr
+
+    assert run("profile", "add", "work", "--base-url", url, "--use")
+    assert shown in run("profile", "list")
+    assert shown in run("profile", "list", "--format", "json")
+    assert shown in run("profile", "show", "work")
+    assert shown in run("config", "show")
+    assert json.loads(cli("config", "show", "--format", "json").stdout)["base_url"]["value"] == shown
+    for transport in ("http", "sdk"):
+        debug = run("ask", "--transport", transport, "-m", "m", "--debug", "hi")
+        assert f"POST {shown}/chat/completions" in debug, debug
+    assert server.requests[0].headers["authorization"].startswith("Basic ")  # it was still used
+    err = run("ask", "--base-url", refused, "-m", "m", "--max-retries", "0", "--debug", "hi", rc=6)
+    assert "could not connect to 127.0.0.1:9" in err
+    err = run("models", "--base-url", refused.replace("http", "ftp"), rc=2)
+    assert "ftp://alice:***@127.0.0.1:9/v1" in err
+    for text in outs:
+        assert PASSWORD not in (text if isinstance(text, str) else text.decode())
+    # The history names the host only; the config file keeps the URL as given (it is the user's own).
+    for path in files_under(home):
+        if path.name != "config.toml":
+            assert PASSWORD.encode() not in path.read_bytes(), path
+
+
+def test_the_chat_banner_masks_the_password(home, server):
+    import pexpect
+
+    url = server.base_url.replace("http://", f"http://alice:{PASSWORD}@")
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "llmcli", "chat", "--base-url", url, "-m", "m"],
+        env=clean_env(home, TERM="xterm-256color"),
+        dimensions=(30, 160),
+        encoding="utf-8",
+        timeout=30,
+    )
+    try:
+        child.expect("Enter sends")  # the banner is written before the first prompt
+        banner = child.before
+    finally:
+        child.terminate(force=True)  # only the banner matters here (the REPL itself: test_repl.py)
+    assert "alice:***@127.0.0.1" in banner and PASSWORD not in banner

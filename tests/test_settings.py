@@ -133,7 +133,9 @@ def test_files_are_private_from_the_start(offline_cli, home):
     cfg = home / "config.toml"
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     assert stat.S_IMODE(cfg.stat().st_mode) == 0o600
-    assert [p.name for p in home.iterdir()] == ["config.toml"]  # no temp files left behind
+    # no temp files left behind; the lock file of config writes (private too) stays
+    assert sorted(p.name for p in home.iterdir()) == ["config.toml", "config.toml.lock"]
+    assert stat.S_IMODE((home / "config.toml.lock").stat().st_mode) == 0o600
 
 
 def test_config_path(offline_cli, home):
@@ -273,3 +275,37 @@ def test_adding_a_profile_keeps_an_existing_default_profile(offline_cli, home):
     (home / "config.toml").write_text("[profiles.default]\nkey_in_keyring = true\n")
     assert offline_cli("profile", "add", "w", "--base-url", "http://w.example/v1").returncode == 0
     assert show(offline_cli)["profile"]["value"] == "default"
+
+
+def test_concurrent_profile_writes_lose_nothing(offline_cli, home):
+    """Ten `profile add` at once (and a `profile set` racing them) leave every change in config.toml:
+    the read-modify-write runs under a lock (config.toml.lock), the write is temp + fsync + rename."""
+    import subprocess
+
+    assert offline_cli("profile", "add", "base", "--base-url", "http://base.example/v1").returncode == 0
+    procs = [
+        subprocess.Popen(
+            offline_cli.argv("profile", "add", f"p{i}", "--base-url", f"http://h{i}.example/v1"),
+            env=offline_cli.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for i in range(10)
+    ]
+    procs.append(
+        subprocess.Popen(
+            offline_cli.argv("profile", "set", "base", "temperature", "0.3"),
+            env=offline_cli.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+    )
+    for p in procs:
+        out, err = p.communicate(timeout=60)
+        assert p.returncode == 0, err
+    r = offline_cli("profile", "list", "--format", "json")
+    profiles = json.loads(r.stdout)["profiles"]
+    assert sorted(profiles) == sorted(["base", *(f"p{i}" for i in range(10))])
+    assert profiles["base"]["temperature"] == 0.3
+    assert all(profiles[f"p{i}"]["base_url"] == f"http://h{i}.example/v1" for i in range(10))
+    assert sorted(p.name for p in home.iterdir()) == ["config.toml", "config.toml.lock"]  # no temp files

@@ -12,13 +12,21 @@ from typing import Annotated
 
 import typer
 
-from ..core.credentials import ResolvedKey, mask, remember_secret, scrub
-from ..core.settings import DEFAULT_PROFILE, Config, check_profile_name, save_config
+from ..core.credentials import ResolvedKey, key_defect, mask, remember_secret, scrub
+from ..core.settings import DEFAULT_PROFILE, Config, check_profile_name, editing_config, paths
 from ..core.tty import isatty
 from ..core.urls import host_of
-from ..errors import AuthFailed, ExitCode, TransportError, UsageError
+from ..errors import AuthFailed, CredentialsError, ExitCode, TransportError, UsageError
 from . import options as o
-from .common import api_key, given_options, key_marked, load_config_file, load_settings, make_transport
+from .common import (
+    api_key,
+    given_options,
+    key_marked,
+    load_config_file,
+    load_settings,
+    make_transport,
+    unusable_key,
+)
 
 app = typer.Typer(
     help="Store, remove and inspect API keys in the OS keyring.", no_args_is_help=True, add_completion=False
@@ -59,17 +67,14 @@ def check_key(key: str) -> str:
             "no key given",
             hint="type it at the prompt, or pipe it in: pass show openai | llmcli auth login -P NAME",
         )
+    defect = key_defect(key)
+    if defect is None:
+        return key
     if "\n" in key or "\r" in key:
-        raise UsageError(
-            "the key spans more than one line",
-            hint="pipe in only the key, e.g. pass show openai | head -n 1 | llmcli auth login",
-        )
-    if not all(0x21 <= ord(ch) <= 0x7E for ch in key):
-        raise UsageError(
-            "the key contains spaces, control characters or non-ASCII characters",
-            hint="an API key is one word of printable ASCII; check what was pasted or piped",
-        )
-    return key
+        hint = "pipe in only the key, e.g. pass show openai | head -n 1 | llmcli auth login"
+    else:
+        hint = "an API key is one word of printable ASCII; check what was pasted or piped"
+    raise UsageError(f"the key {defect}", hint=hint)
 
 
 # --- which profile, and the config file's marker ------------------------------------------------
@@ -85,24 +90,19 @@ def selected_profile(config: Config) -> str:
 def set_marker(profile: str, backend: str | None) -> None:
     """Record in config.toml that this profile's key is in the keyring, and in which backend (its
     `module.Class`, so later runs load it by name); `backend` None forgets both. Never the key."""
-    config = load_config_file()  # re-read: write over the freshest file
-    prof = config.profiles.get(profile)
-    if backend is not None:
-        if prof is None:
-            prof = config.profiles[profile] = {}
-        if prof.get("key_in_keyring") is True and prof.get("keyring_backend") == backend:
-            return
-        prof["key_in_keyring"] = True
-        prof["keyring_backend"] = backend
-    else:
-        if prof is None or not {"key_in_keyring", "keyring_backend"} & set(prof):
-            return
-        prof.pop("key_in_keyring", None)
-        prof.pop("keyring_backend", None)
-        # A "default" table that only existed for the marker goes away with it.
-        if not prof and profile == DEFAULT_PROFILE and config.default_profile != DEFAULT_PROFILE:
-            del config.profiles[profile]
-    save_config(config)
+    with editing_config(paths().config_file) as config:  # read under the lock: over the freshest file
+        prof = config.profiles.get(profile)
+        if backend is not None:
+            if prof is None:
+                prof = config.profiles[profile] = {}
+            prof["key_in_keyring"] = True
+            prof["keyring_backend"] = backend
+        elif prof is not None and {"key_in_keyring", "keyring_backend"} & set(prof):
+            prof.pop("key_in_keyring", None)
+            prof.pop("keyring_backend", None)
+            # A "default" table that only existed for the marker goes away with it.
+            if not prof and profile == DEFAULT_PROFILE and config.default_profile != DEFAULT_PROFILE:
+                del config.profiles[profile]
 
 
 def _env_notes(profile: str) -> None:
@@ -232,15 +232,26 @@ def status(
         names = [selected_profile(config)]
     lines: list[str] = []
     missing: list[str] = []
+    unusable: list[CredentialsError] = []
     refused: list[str] = []
     failed: list[TransportError] = []
     for name in names:
         settings = load_settings(profile=name)
-        key = api_key(settings, quiet=True)
+        key = api_key(settings, quiet=True, usable=False)
+        if key.defect is not None:
+            lines.append(f"{name}: {mask(key.key)} from {key.source}, unusable: it {key.defect}")
+            unusable.append(unusable_key(key, name))
+            continue
         marked = key_marked(settings)
-        unmarked = "" if marked else _unmarked_key(name)
+        found = None if marked else _keyring_lookup(name)
+        unmarked = "" if found is None else _unmarked_key(name, found)
         if key.key is None:
-            stored = "in the keyring" if marked else "stored by `llmcli auth login`"
+            if marked:
+                stored = "in the keyring"
+            elif found is not None and found.problem:
+                stored = f"stored by `llmcli auth login`; {_label(found)} could not be read: {found.problem}"
+            else:
+                stored = f"stored by `llmcli auth login`, and nothing in {_label(found)}"
             why = key.warning or f"none in the environment (LLMCLI_API_KEY, OPENAI_API_KEY) or {stored}"
             lines.append(f"{name}: no key ({why}){unmarked}")
             missing.append(name)
@@ -264,24 +275,36 @@ def status(
         )
     if refused:
         _say(f"the server refused the key of profile {', '.join(repr(n) for n in refused)}")
-    if missing or refused:
+    for err in unusable:
+        _say(f"error: {err.message} — {err.hint}")
+    if missing or refused or unusable:
         raise typer.Exit(int(ExitCode.AUTH))
     if failed:
         _say(f"could not check: {failed[0].message}")
         raise typer.Exit(int(failed[0].exit_code))
 
 
-def _unmarked_key(profile: str) -> str:
-    """A key stored under service `llmcli` for this profile that no run uses, because `auth login` did
-    not mark the profile (another tool stored it, or the config file was replaced): say so. Status is
-    where keyring's full discovery is worth its cost."""
+def _keyring_lookup(profile: str):
+    """Status is where keyring's full discovery is worth its cost: an unmarked profile is looked up
+    in whatever keyring would be used, to report a key that no run uses."""
     from .. import keystore
 
-    found = keystore.lookup(profile)
+    return keystore.lookup(profile)
+
+
+def _label(found) -> str:
+    from .. import keystore
+
+    return keystore.keyring_label(found.backend) if found is not None and found.backend else "the keyring"
+
+
+def _unmarked_key(profile: str, found) -> str:
+    """A key stored under service `llmcli` for this profile that no run uses, because `auth login` did
+    not mark the profile (another tool stored it, or the config file was replaced): say so."""
     if not found.key:
         return ""
     return (
-        f"; note: {keystore.keyring_label(found.backend)} holds a key for {profile!r} ({mask(found.key)}) "
+        f"; note: {_label(found)} holds a key for {profile!r} ({mask(found.key)}) "
         f"that llmcli does not use, since the profile is not marked: `llmcli auth login -P {profile}` stores "
         "and marks it"
     )

@@ -6,11 +6,11 @@ import os
 import sys
 from typing import Any
 
-from ..core.credentials import ResolvedKey, resolve_key
+from ..core.credentials import ResolvedKey, mask, resolve_key
 from ..core.request import build_request, json_or_text, parse_extra_options
 from ..core.settings import Config, Flags, Settings, load_config, paths, resolve
 from ..core.tty import stdout_is_tty
-from ..errors import UsageError
+from ..errors import CredentialsError, UsageError
 from ..transport.base import Transport, TransportConfig
 from .options import CONNECTION, is_connection_option
 
@@ -95,14 +95,36 @@ def _profile(settings: Settings) -> dict[str, Any]:
     return settings.config.profiles.get(settings.profile, {}) if settings.config else {}
 
 
-def api_key(settings: Settings, *, quiet: bool = False) -> ResolvedKey:
+def api_key(settings: Settings, *, quiet: bool = False, usable: bool = True) -> ResolvedKey:
     """The key by CONTRACT.md's precedence; a keyring that cannot be read is warned about once.
 
     Only a profile marked by `auth login` sends llmcli to the keyring, and then to the backend recorded
-    at login, loaded by name (no discovery of every backend installed)."""
+    at login, loaded by name (no discovery of every backend installed).
+
+    With `usable` (every command that sends a request) a key that cannot be a header value is refused
+    here, before any request and before anything is recorded: exit 3, naming where it came from and
+    what is wrong with it. `auth status` and `config show` pass usable=False and show the defect.
+    """
     cached = _RESOLVED.get(settings.profile)
-    if cached is not None:
-        return cached
+    if cached is None:
+        cached = _resolve(settings, quiet)
+    if usable and cached.defect is not None:
+        raise unusable_key(cached, settings.profile)
+    return cached
+
+
+def unusable_key(key: ResolvedKey, profile: str) -> CredentialsError:
+    """The key cannot be sent: name where it came from and what is wrong, showing it masked only."""
+    if key.source.startswith("env "):
+        name = key.source[4:]
+        where, fix = name, f"set {name} to the key alone: one line, no spaces or quotes"
+    else:
+        where = f"the {key.source} for profile {profile!r}"
+        fix = f"store it again: llmcli auth login -P {profile}"
+    return CredentialsError(f"the API key from {where} ({mask(key.key)}) {key.defect}", hint=fix)
+
+
+def _resolve(settings: Settings, quiet: bool) -> ResolvedKey:
     recorded = _profile(settings).get("keyring_backend")
 
     def lookup(profile: str):

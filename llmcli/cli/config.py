@@ -10,6 +10,7 @@ import typer
 
 from ..core.credentials import mask
 from ..core.settings import paths
+from ..core.urls import display_url
 from . import options as o
 from .common import api_key, load_settings, stdout_is_tty
 
@@ -52,17 +53,17 @@ def show(
     from .shaping import use_template
 
     s = load_settings(model=model, template=use_template(template, None))
-    key = api_key(s)
+    key = api_key(s, usable=False)  # a malformed key is shown (masked) with what is wrong with it
     p = paths()
     rows: list[tuple[str, str, str]] = [
         ("profile", s.profile, s.sources["profile"]),
-        ("base_url", s.base_url, s.sources["base_url"]),
+        ("base_url", display_url(s.base_url), s.sources["base_url"]),
         ("model", s.model or "(none: the server's only model, if it has one)", s.sources["model"]),
         ("transport", s.transport, s.sources["transport"]),
         ("timeout", f"{s.timeout:g}", s.sources["timeout"]),
         ("max_retries", str(s.max_retries), s.sources["max_retries"]),
         ("debug", str(s.debug).lower(), s.sources["debug"]),
-        ("api_key", mask(key.key), key.source),
+        ("api_key", mask(key.key) + (f" (unusable: it {key.defect})" if key.defect else ""), key.source),
     ]
     if s.template is not None:
         rows.append(("template", s.template, s.sources["template"]))

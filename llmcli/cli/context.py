@@ -37,6 +37,7 @@ def exchange_context(
     """Open history (and the conversation to continue), the transport, the cache and the model; close
     them after. `showing` (--show-request): nothing is saved, sent or cached, and the model must be
     known without asking the server."""
+    key = api_key(settings)  # a key that cannot be sent is refused before anything is opened or recorded
     rec, earlier, conv_model = h.open_history(
         no_save=no_save or showing, continue_=continue_, conversation=conversation, settings=settings
     )
@@ -47,7 +48,6 @@ def exchange_context(
     client = None
     cache = None
     try:
-        key = api_key(settings)
         config = transport_config(settings, key)
         if showing:
             model = conv_model if conv_model and not settings.model else offline_model(settings)

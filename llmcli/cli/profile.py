@@ -12,9 +12,11 @@ from ..core.settings import (
     DEFAULT_PROFILE,
     PROFILE_KEYS,
     check_profile_name,
+    editing_config,
     parse_profile_value,
-    save_config,
+    paths,
 )
+from ..core.urls import display_url
 from ..errors import UsageError
 from . import options as o
 from .common import load_config_file, stdout_is_tty
@@ -30,6 +32,13 @@ def _out(text: str) -> None:
     from ..render.sink import write_out
 
     write_out(sys.stdout.buffer, text.encode("utf-8"))
+
+
+def _shown(prof: dict[str, Any]) -> dict[str, Any]:
+    """A profile as it is shown: a password in its base URL masked (`http://user:***@host/v1`)."""
+    if "base_url" not in prof:
+        return prof
+    return {**prof, "base_url": display_url(prof["base_url"])}
 
 
 def _given(**values: Any) -> dict[str, Any]:
@@ -51,13 +60,15 @@ def list_(
     config = load_config_file()
     default = config.default_profile or DEFAULT_PROFILE
     if fmt == "json":
-        _out(json.dumps({"default": default, "profiles": config.profiles}, indent=2) + "\n")
+        shown = {name: _shown(prof) for name, prof in config.profiles.items()}
+        _out(json.dumps({"default": default, "profiles": shown}, indent=2) + "\n")
         return
     if not config.profiles:
         print("no profiles yet; add one: llmcli profile add NAME --base-url URL", file=sys.stderr)
         return
     lines = []
     for name, prof in sorted(config.profiles.items()):
+        prof = _shown(prof)
         mark = "*" if name == default else " "
         if stdout_is_tty():
             detail = prof.get("base_url", "(default base URL)")
@@ -87,6 +98,7 @@ def show(
     prof = config.profiles.get(name)
     if prof is None:
         raise _unknown(name, config)
+    prof = _shown(prof)
     if fmt == "json":
         _out(json.dumps({"name": name, **prof}, indent=2) + "\n")
         return
@@ -107,19 +119,17 @@ def add(
 ) -> None:
     """Create a profile."""
     check_profile_name(name)
-    config = load_config_file()
-    if name in config.profiles:
-        raise UsageError(
-            f"profile {name!r} exists", hint=f"change it with `llmcli profile set {name} KEY VALUE`"
-        )
-    config.profiles[name] = _given(
-        base_url=base_url, model=model, transport=transport, timeout=timeout, system=system
-    )
-    # The first profile becomes the default, unless `default` already holds something (e.g. the marker
-    # `auth login` leaves): then switching silently would stop its stored key from being used.
-    if use or (not config.default_profile and DEFAULT_PROFILE not in config.profiles):
-        config.data["default_profile"] = name
-    save_config(config)
+    values = _given(base_url=base_url, model=model, transport=transport, timeout=timeout, system=system)
+    with editing_config(paths().config_file) as config:
+        if name in config.profiles:
+            raise UsageError(
+                f"profile {name!r} exists", hint=f"change it with `llmcli profile set {name} KEY VALUE`"
+            )
+        config.profiles[name] = values
+        # The first profile becomes the default, unless `default` already holds something (e.g. the
+        # marker `auth login` leaves): then switching silently would stop its stored key from being used.
+        if use or (not config.default_profile and DEFAULT_PROFILE not in config.profiles):
+            config.data["default_profile"] = name
     print(
         f"profile {name!r} added" + (" (default)" if config.default_profile == name else ""), file=sys.stderr
     )
@@ -135,21 +145,20 @@ def set_(
     debug: o.Debug = False,
 ) -> None:
     """Change (or --unset) one setting of a profile."""
-    config = load_config_file()
-    prof = config.profiles.get(name)
-    if prof is None:
-        raise _unknown(name, config)
-    if key not in PROFILE_KEYS:
-        raise UsageError(
-            f"unknown profile setting {key!r}", hint="known settings: " + ", ".join(PROFILE_KEYS)
-        )
-    if unset:
-        prof.pop(key, None)
-    elif value is None:
-        raise UsageError(f"no value for {key}", hint=f"llmcli profile set {name} {key} VALUE, or --unset")
-    else:
-        prof[key] = parse_profile_value(key, value)
-    save_config(config)
+    with editing_config(paths().config_file) as config:
+        prof = config.profiles.get(name)
+        if prof is None:
+            raise _unknown(name, config)
+        if key not in PROFILE_KEYS:
+            raise UsageError(
+                f"unknown profile setting {key!r}", hint="known settings: " + ", ".join(PROFILE_KEYS)
+            )
+        if unset:
+            prof.pop(key, None)
+        elif value is None:
+            raise UsageError(f"no value for {key}", hint=f"llmcli profile set {name} {key} VALUE, or --unset")
+        else:
+            prof[key] = parse_profile_value(key, value)
 
 
 @app.command()
@@ -159,13 +168,12 @@ def remove(
     debug: o.Debug = False,
 ) -> None:
     """Delete a profile (its key in the keyring stays until `llmcli auth logout -P NAME`)."""
-    config = load_config_file()
-    if name not in config.profiles:
-        raise _unknown(name, config)
-    del config.profiles[name]
-    if config.default_profile == name:
-        config.data.pop("default_profile", None)
-    save_config(config)
+    with editing_config(paths().config_file) as config:
+        if name not in config.profiles:
+            raise _unknown(name, config)
+        del config.profiles[name]
+        if config.default_profile == name:
+            config.data.pop("default_profile", None)
     print(f"profile {name!r} removed", file=sys.stderr)
 
 
@@ -176,11 +184,10 @@ def use(
     debug: o.Debug = False,
 ) -> None:
     """Make a profile the default."""
-    config = load_config_file()
-    if name not in config.profiles:
-        raise _unknown(name, config)
-    config.data["default_profile"] = name
-    save_config(config)
+    with editing_config(paths().config_file) as config:
+        if name not in config.profiles:
+            raise _unknown(name, config)
+        config.data["default_profile"] = name
     print(f"default profile: {name}", file=sys.stderr)
 
 

@@ -5,14 +5,18 @@ It never holds a key: `auth login` keeps keys in the OS keyring and only marks t
 
 from __future__ import annotations
 
+import os
 import re
+import time
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, UsageError
-from .files import atomic_write
+from .files import atomic_write, ensure_private_dir
 from .urls import check_base_url, check_proxy_url
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -53,6 +57,9 @@ TOP_KEYS: dict[str, tuple[type, ...]] = {
     "cache_max_mb": (int, float),
 }
 REQUEST_DEFAULT_KEYS = ("temperature", "top_p", "max_tokens", "seed")
+# The longest timeout: every timer llmcli uses (threads, sockets, the OS's time_t) takes it, and an
+# answer that sends nothing for 11 days is not coming.
+MAX_TIMEOUT = 1_000_000.0
 _PROFILE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
@@ -208,6 +215,65 @@ def save_config(config: Config) -> None:
     config.exists = True
 
 
+LOCK_WAIT_S = 10.0
+
+
+@contextmanager
+def editing_config(path: Path) -> Iterator[Config]:
+    """Read, change and write config.toml as one step, under an exclusive lock on `config.toml.lock`
+    beside it: ten `profile add` at once leave ten profiles. The file is read after the lock is taken
+    (so a change is made to what the previous writer left) and written, when the block changed it,
+    atomically (temp file + fsync + rename) before the lock is let go. An error in the block writes
+    nothing."""
+    with _locked(path.with_name(path.name + ".lock")):
+        config = load_config(path)
+        before = dump_config(config.data)
+        yield config
+        if dump_config(config.data) != before:
+            save_config(config)
+
+
+@contextmanager
+def _locked(lock_path: Path) -> Iterator[None]:
+    ensure_private_dir(lock_path.parent)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot create {lock_path}: {exc.strerror}", hint="check the folder's permissions"
+        ) from None
+    try:
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while not _try_lock(fd):
+            if time.monotonic() > deadline:
+                raise ConfigError(
+                    f"{lock_path.with_suffix('')} is being changed by another llmcli (waited {LOCK_WAIT_S:g} s)",
+                    hint="try again when it has finished",
+                )
+            time.sleep(0.01)
+        yield
+    finally:
+        os.close(fd)  # closing the file lets the lock go
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        import fcntl
+    except ImportError:  # Windows: a byte-range lock on the lock file instead
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+            return True
+        except OSError:
+            return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
 def check_profile_name(name: str) -> str:
     if not _PROFILE_NAME.match(name):
         raise UsageError(
@@ -241,6 +307,12 @@ def parse_profile_value(key: str, text: str) -> Any:
             return int(text)
         if float in types:
             value = float(text)
+            if value != value or value in (float("inf"), float("-inf")):
+                raise ValueError(text)
+            if key == "timeout" and not 0 < value <= MAX_TIMEOUT:
+                raise UsageError(
+                    f"timeout must be more than 0 and at most {MAX_TIMEOUT:.0f} seconds, not {text}"
+                )
             return int(value) if value.is_integer() and key in ("timeout",) else value
     except ValueError:
         raise UsageError(f"{key} must be a number, not {text!r}") from None

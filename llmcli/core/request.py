@@ -31,6 +31,40 @@ def json_or_text(value: str) -> Any:
         return value
 
 
+# Body fields llmcli itself fills in: an option may not replace them.
+MANAGED_FIELDS = {
+    "messages": "llmcli sends the conversation itself",
+    "model": "choose the model with -m/--model (in chat: /model NAME)",
+}
+
+
+def check_param(key: str, value: Any) -> Any:
+    """A request parameter as `ask`'s flags, `-o KEY=VALUE` and the REPL's `/set` all take it: the same
+    checks and the same messages wherever it is typed. Returns the value to send."""
+    flag = "--" + key.replace("_", "-")
+    if key in MANAGED_FIELDS:
+        raise UsageError(f"{key} cannot be set as an option: {MANAGED_FIELDS[key]}")
+    if key in ("temperature", "top_p"):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise UsageError(f"{flag} must be a finite number, not {value!r}")
+    elif key in ("max_tokens", "seed"):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UsageError(f"{flag} must be a whole number, not {value!r}")
+        if key == "max_tokens" and value < 1:
+            raise UsageError("--max-tokens must be at least 1")
+    elif key == "stop":
+        if not (
+            isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value))
+        ):
+            raise UsageError(f"--stop must be text (or a list of texts), not {value!r}")
+    elif key == "stream":
+        if not isinstance(value, bool):
+            raise UsageError(f"stream must be true or false, not {value!r}")
+    return value
+
+
 def parse_extra_options(options: list[str] | None) -> dict[str, Any]:
     """`-o KEY=VALUE` items as body fields."""
     extra: dict[str, Any] = {}
@@ -42,7 +76,14 @@ def parse_extra_options(options: list[str] | None) -> dict[str, Any]:
                 f"-o/--option wants KEY=VALUE, got {item!r}",
                 hint='for example -o max_completion_tokens=200 -o \'response_format={"type":"json_object"}\'',
             )
-        extra[key] = json_or_text(value)
+        extra[key] = check_param(key, json_or_text(value))
+        try:
+            json.dumps(extra[key], ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:  # a JSON \ud800 escape: half a surrogate pair, which no server can take
+            raise UsageError(
+                f"-o {key}: the value holds half of a UTF-16 surrogate pair (a lone \\uD800-\\uDFFF escape)",
+                hint="give the whole character, e.g. \\ud83d\\ude00 or 😀",
+            ) from None
     return extra
 
 
@@ -64,15 +105,9 @@ def build_request(
     command line says otherwise (a template's own response_format gives way to a schema)."""
     params: dict[str, Any] = dict(settings.request_defaults)
     given = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens, "seed": seed}
-    for name, value in given.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            flag = "--" + name.replace("_", "-")
-            raise UsageError(f"{flag} must be a finite number, not {value}")
-    params.update({k: v for k, v in given.items() if v is not None})
-    if max_tokens is not None and max_tokens < 1:
-        raise UsageError("--max-tokens must be at least 1")
+    params.update({k: check_param(k, v) for k, v in given.items() if v is not None})
     if stop:
-        params["stop"] = list(stop)
+        params["stop"] = check_param("stop", list(stop))
     extra = dict(settings.extra_defaults)
     if schema is not None:
         params["response_format"] = schema.response_format()

@@ -17,17 +17,20 @@ from ..errors import ConfigError, UsageError
 from .config import (  # noqa: F401
     DEFAULT_BASE_URL,
     DEFAULT_PROFILE,
+    MAX_TIMEOUT,
     PROFILE_KEYS,
     REQUEST_DEFAULT_KEYS,
     TRANSPORTS,
     Config,
     check_profile_name,
+    editing_config,
     load_config,
     parse_profile_value,
     save_config,
 )
+from .credentials import remember_secret
 from .files import Paths, atomic_write, ensure_private_dir, paths  # noqa: F401
-from .urls import check_base_url, check_proxy_url
+from .urls import check_base_url, check_proxy_url, url_secrets
 
 
 @dataclass(slots=True)
@@ -135,6 +138,9 @@ def resolve(flags: Flags, env: Mapping[str, str], config: Config, template: Any 
 
     base_url = pick("base_url", flags.base_url, ("LLMCLI_BASE_URL",), ("OPENAI_BASE_URL",), DEFAULT_BASE_URL)
     check_base_url(base_url)
+    for secret in url_secrets(base_url):  # a password in the URL is scrubbed from anything shown
+        if len(secret) >= 6:  # (shorter ones would mask ordinary words; URLs are shown masked anyway)
+            remember_secret(secret, "***")
     model = pick("model", flags.model, ("LLMCLI_MODEL",), (), None)
     transport = pick("transport", flags.transport, ("LLMCLI_TRANSPORT",), (), "http")
     if transport not in TRANSPORTS:
@@ -143,8 +149,12 @@ def resolve(flags: Flags, env: Mapping[str, str], config: Config, template: Any 
             hint="use --transport http or sdk",
         )
     timeout = float(pick("timeout", flags.timeout, (), (), 600.0))
-    if timeout <= 0:
-        raise UsageError("--timeout must be greater than 0")
+    if not 0 < timeout <= MAX_TIMEOUT:
+        raise UsageError(
+            f"timeout must be more than 0 and at most {MAX_TIMEOUT:.0f} seconds (about 11 days), "
+            f"not {timeout:g} (from {sources['timeout']})",
+            hint="give --timeout SECONDS; a long timeout is a large number, not an endless one",
+        )
     max_retries = int(pick("max_retries", flags.max_retries, (), (), 2))
     if max_retries < 0:
         raise UsageError("--max-retries must be 0 or more")

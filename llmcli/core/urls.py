@@ -1,9 +1,10 @@
-"""Base URLs: what a valid one looks like, and the host a message may name (never its credentials)."""
+"""Base URLs: what a valid one looks like, the host a message may name, and how a URL is shown (never
+with the password it may carry: `http://user:***@host/v1`)."""
 
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..errors import UsageError
 
@@ -13,10 +14,39 @@ def host_of(url: str) -> str:
     return urlsplit(url).netloc.rsplit("@", 1)[-1] or url
 
 
+def display_url(url: str) -> str:
+    """The URL as llmcli shows it: a password becomes `***`, and so does a user name that stands alone
+    (`https://TOKEN@host` carries a token there). Anything else is shown as given."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, colon, _password = userinfo.partition(":")
+    shown = f"{user}:***" if colon and user else "***"
+    return urlunsplit(parts._replace(netloc=f"{shown}@{hostport}"))
+
+
+def url_secrets(url: str) -> list[str]:
+    """The credentials a URL carries, as written and percent-decoded (to scrub them from any text)."""
+    try:
+        netloc = urlsplit(url).netloc
+    except ValueError:
+        return []
+    if "@" not in netloc:
+        return []
+    userinfo = netloc.rpartition("@")[0]
+    user, colon, password = userinfo.partition(":")
+    found = [password] if colon else [user]
+    return [s for secret in found if secret for s in {secret, unquote(secret)}]
+
+
 def check_base_url(url: str) -> str:
     if not re.match(r"^https?://[^/\s]+", url):
         raise UsageError(
-            f"base URL must start with http:// or https:// and name a host: {url!r}",
+            f"base URL must start with http:// or https:// and name a host: {display_url(url)!r}",
             hint="for example http://127.0.0.1:8080/v1",
         )
     return url

@@ -15,6 +15,7 @@ STATUS_NOTE = {
     "interrupted": "the answer was interrupted",
     "error": "the answer ended with an error",
     "cut": "the answer was cut off (the stream ended early)",
+    "filtered": "the provider stopped the answer",
 }
 
 
@@ -43,6 +44,8 @@ def conversation_markdown(conv: Any, messages: Sequence[Any]) -> str:
             parts.append("*(no text)*")
         if m.status != "complete" and m.status in STATUS_NOTE:
             note = STATUS_NOTE[m.status]
+            if m.status == "filtered" and m.finish_reason:
+                note += f" (finish_reason: {m.finish_reason})"
             if m.error:
                 note += f": {m.error}"
             parts.append(f"> *{note}*")

@@ -8,9 +8,10 @@ list may get more items, a table more rows. Every block before it is final. So:
 
 - Text is split into lines; block boundaries are decided on complete lines only, by parsing the
   unfinished tail (never the whole answer) with the same markdown-it configuration rich uses.
-- Finished blocks are rendered once and printed for good, above a `rich.live.Live` region that holds
-  only the unfinished block: cropped to the terminal height (showing its newest lines), transient
-  (erased when the answer ends, then the last block is printed for good as well).
+- Finished blocks are rendered once and printed for good, above a live region (`region.py`) that holds
+  only the unfinished block: cropped to a third of the terminal height (showing its newest lines),
+  transient (erased when the answer ends, then the last block is printed for good as well), and
+  resting the cursor at its top so that a window narrowed mid-answer leaves no stale copy of it.
 - Repaints are coalesced: a painter thread takes whatever arrived since the last frame, at most ~20
   frames a second, fewer when a frame is expensive (a frame may use a quarter of the time at most).
 - A long open code fence (the one block that is often huge) is printed line by line as its lines
@@ -28,18 +29,19 @@ stays literal text, because the text before the definition was already printed.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
 from typing import Any, BinaryIO
 
 from rich.console import Console, Group, RenderableType
-from rich.live import Live
 from rich.text import Text
 
 from ..core.tty import isatty
 from ..errors import OutputClosed, OutputError
 from .blocks import StreamRenderer
+from .region import Region
 from .sink import neutralise, write_out
 
 MAX_FPS = 20.0
@@ -52,13 +54,18 @@ class _TerminalFile:
     def __init__(self, out: BinaryIO):
         self._out = out
         self._parts: list[str] = []
+        self._held = False
 
     def write(self, text: str) -> int:
         self._parts.append(text)
         return len(text)
 
+    def hold(self, held: bool) -> None:
+        """While held, flushes wait (region.py draws a frame in one write)."""
+        self._held = held
+
     def flush(self) -> None:
-        if self._parts:
+        if self._parts and not self._held:
             data = "".join(self._parts).encode("utf-8", "replace")
             self._parts = []
             write_out(self._out, data)
@@ -68,6 +75,20 @@ class _TerminalFile:
 
     def fileno(self) -> int:
         return self._out.fileno()
+
+
+def _console(file: _TerminalFile, tty: bool) -> Console:
+    """On a terminal the console follows the terminal's real size, frame by frame: rich would take an
+    exported COLUMNS/LINES as a fixed size instead (bash refreshes them after every command in scripts
+    that inherit them), and a window resized mid-answer would then be drawn at its old width. Into a
+    pipe or file, COLUMNS still chooses the width."""
+    if not tty:
+        return Console(file=file, force_terminal=True, highlight=False)
+    environ = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    try:
+        return Console(file=file, highlight=False, _environ=environ)
+    except TypeError:  # a rich without the _environ hook: its own rules apply
+        return Console(file=file, highlight=False)
 
 
 class MarkdownSink:
@@ -93,7 +114,7 @@ class MarkdownSink:
         tty = isatty(out)
         if console is None:
             # `--markdown` into a pipe or file still renders (styles included, e.g. for `less -R`).
-            console = Console(file=_TerminalFile(out), force_terminal=None if tty else True, highlight=False)
+            console = _console(_TerminalFile(out), tty)
         self.console = console
         self._out = out
         self._live_wanted = (tty and not console.is_dumb_terminal) if live is None else live
@@ -152,7 +173,7 @@ class MarkdownSink:
 
     def _paint(self) -> None:
         renderer = StreamRenderer(self.console, self._emitted.append)
-        live: Live | None = None
+        live: Region | None = None
         fallback = False
         try:
             interval = self._min_interval
@@ -187,15 +208,7 @@ class MarkdownSink:
                     if closing:
                         break
                     if live is None and self._live_wanted:
-                        live = Live(
-                            console=self.console,
-                            auto_refresh=False,
-                            transient=True,
-                            vertical_overflow="crop",
-                            redirect_stdout=False,
-                            redirect_stderr=False,
-                        )
-                        live.start()
+                        live = Region(self.console)
                     if live is None:
                         self._flush_emitted()
                         dirty = False
@@ -204,8 +217,8 @@ class MarkdownSink:
                     # redraws it, and that counts as a repaint.
                     if dirty and time.monotonic() - last_frame >= interval:
                         began = time.monotonic()
-                        live.update(self._frame(renderer), refresh=not self._emitted)
-                        self._flush_emitted()  # printed above the live region, which is redrawn below
+                        above, self._emitted[:] = list(self._emitted), []
+                        live.show(self._frame(renderer), above)  # the finished blocks printed above it
                         self.frames += 1
                         last_frame = time.monotonic()
                         interval = max(self._min_interval, (last_frame - began) / FRAME_SHARE)
@@ -221,8 +234,8 @@ class MarkdownSink:
                     if closing:
                         break
             if not fallback:
+                live = self._stop_live(live)  # the region goes; what follows is printed in its place
                 self._flush_emitted()
-                live = self._stop_live(live)
                 renderer.finish()
                 self._flush_emitted()
             elif not self._plain_last.endswith("\n"):
@@ -235,7 +248,11 @@ class MarkdownSink:
             self._stop_live(live)
 
     def _frame(self, renderer: StreamRenderer) -> RenderableType:
-        rows = max(1, self.console.size.height - 1)  # one row spare: the live region never scrolls
+        # A third of the screen at most: when the window narrows while the answer streams, a terminal
+        # that reflows makes the region up to width-ratio times taller, and the rows that then no longer
+        # fit on the screen go to the scrollback, beyond erasing (see region.py). A third keeps a window
+        # narrowed to a third of its width (100 → 40 columns) clean; the block is printed whole once done.
+        rows = max(1, (self.console.size.height - 1) // 3)
         return renderer.frame(rows) or Text("")
 
     def _flush_emitted(self) -> None:
@@ -243,11 +260,10 @@ class MarkdownSink:
             items, self._emitted[:] = list(self._emitted), []
             self.console.print(Group(*items))
 
-    def _stop_live(self, live: Live | None) -> None:
+    def _stop_live(self, live: Region | None) -> None:
         if live is not None:
             try:
-                live.update(Text(""), refresh=False)
-                live.stop()  # transient: the region is erased, the cursor is where it began
+                live.clear()  # the region is erased, the cursor is where it began
             except (OutputClosed, OutputError):
                 pass
         return None

@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..core.types import ModelInfo
+from ..core.urls import display_url
 from .sink import neutralise
 
 
@@ -18,7 +19,10 @@ def console() -> Console:
 
 def models_table(models: list[ModelInfo], base_url: str) -> None:
     table = Table(
-        title=Text(f"models at {neutralise(base_url)}"), title_justify="left", box=None, pad_edge=False
+        title=Text(f"models at {neutralise(display_url(base_url))}"),
+        title_justify="left",
+        box=None,
+        pad_edge=False,
     )
     table.add_column("id", style="bold")
     table.add_column("owned by")

@@ -172,6 +172,8 @@ class ChatSession:
             self.info(f"llmcli: note: {outcome.note}")
         if outcome.status == "length":
             self.info("llmcli: the answer was cut at max_tokens; /set max_tokens N for longer answers")
+        if outcome.note:
+            self.info(f"llmcli: {outcome.note}")
         if err is None:
             return
         if isinstance(err, OutputClosed | OutputError):
@@ -232,7 +234,9 @@ class ChatSession:
 
     def describe(self) -> str:
         conv = self.conversation_id or "new"
-        return f"model {self.model} at {self.settings.base_url} · conversation {conv}"
+        from ..core.urls import display_url
+
+        return f"model {self.model} at {display_url(self.settings.base_url)} · conversation {conv}"
 
     def transcript_markdown(self) -> str:
         parts = [f"# Conversation {self.conversation_id or '(unsaved)'}\n", f"Model: {self.model}\n"]
@@ -306,21 +310,21 @@ def _set(s: ChatSession, arg: str) -> None:
     value = value.strip()
     if not value:
         raise CommandError(f"/set {key} needs a value (/unset {key} removes it)")
-    if key == "stream":
-        s.stream = value.lower() not in ("false", "0", "off", "no")
-    elif key in TYPED_PARAMS:
-        try:
-            number = TYPED_PARAMS[key](value)
-            if number != number or number in (float("inf"), float("-inf")):
-                raise ValueError(value)
-            s.params[key] = number
-        except ValueError:
-            kind = "an integer" if TYPED_PARAMS[key] is int else "a number"
-            raise CommandError(f"{key} must be {kind}, not {value!r}") from None
-    elif key == "stop":
-        s.params["stop"] = [value]
-    else:
-        s.extra[key] = parse_value(value)
+    from ..core.request import check_param
+    from ..errors import UsageError
+
+    # The same checks and messages as ask's flags and -o (core.request.check_param).
+    try:
+        if key == "stream":
+            s.stream = check_param("stream", parse_value(value.lower()))
+        elif key == "stop":
+            s.params["stop"] = check_param("stop", [value])
+        elif key in TYPED_PARAMS:
+            s.params[key] = check_param(key, parse_value(value))
+        else:
+            s.extra[key] = check_param(key, parse_value(value))
+    except UsageError as exc:
+        raise CommandError(exc.message) from None
     s.info(f"llmcli: {key} = {value}")
 
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-STATUSES = ("complete", "length", "interrupted", "error", "cut")
+# What a message's status may be. v1 knew the first five; v3 added `filtered` (the provider stopped the
+# answer: a content filter, or a finish reason other than stop/length).
+_V1_STATUSES = ("complete", "length", "interrupted", "error", "cut")
+STATUSES = (*_V1_STATUSES, "filtered")
 ROLES = ("system", "user", "assistant")
 
 
@@ -20,6 +23,7 @@ class Migration:
     statements: tuple[str, ...]
 
 
+_V1_STATUS_LIST = ", ".join(f"'{s}'" for s in _V1_STATUSES)
 _STATUS_LIST = ", ".join(f"'{s}'" for s in STATUSES)
 _ROLE_LIST = ", ".join(f"'{r}'" for r in ROLES)
 
@@ -46,7 +50,7 @@ _V1 = (
         reasoning         TEXT NOT NULL DEFAULT '',
         model             TEXT,
         params            TEXT,          -- JSON: the request's parameters (user turns)
-        status            TEXT NOT NULL DEFAULT 'complete' CHECK (status IN ({_STATUS_LIST})),
+        status            TEXT NOT NULL DEFAULT 'complete' CHECK (status IN ({_V1_STATUS_LIST})),
         error             TEXT,
         finish_reason     TEXT,
         prompt_tokens     INTEGER,
@@ -102,11 +106,38 @@ _V3 = (
 # files, and for images a reference (path or URL, MIME type, size, sha256), never the image's bytes.
 _V4 = ("ALTER TABLE messages ADD COLUMN attachments TEXT",)
 
+# v5: the `filtered` status. SQLite cannot change a CHECK constraint in place, so the messages table is
+# rebuilt (SQLite's documented procedure): a new table, the rows copied with their ids (the search
+# index is keyed by them and stays valid), the old table dropped with its triggers, the new one renamed.
+_MESSAGE_COLUMNS = (
+    "id, conversation_id, role, content, reasoning, model, params, status, error, finish_reason, "
+    "prompt_tokens, completion_tokens, total_tokens, usage_estimated, ttft_s, total_s, tokens_per_s, created, "
+    "attachments"
+)
+_V5 = (
+    _V1[2]
+    .replace("CREATE TABLE messages (", "CREATE TABLE messages_v5 (")
+    .replace(f"CHECK (status IN ({_V1_STATUS_LIST}))", f"CHECK (status IN ({_STATUS_LIST}))"),
+    _V4[0].replace("ALTER TABLE messages ", "ALTER TABLE messages_v5 "),
+    f"INSERT INTO messages_v5 ({_MESSAGE_COLUMNS}) SELECT {_MESSAGE_COLUMNS} FROM messages",
+    # AUTOINCREMENT's high-water mark too: ids of deleted messages are never given out again.
+    "UPDATE sqlite_sequence SET seq = max(seq, (SELECT coalesce(max(seq), 0) FROM sqlite_sequence"
+    " WHERE name = 'messages')) WHERE name = 'messages_v5'",
+    "DROP TRIGGER messages_fts_insert",
+    "DROP TRIGGER messages_fts_delete",
+    "DROP TRIGGER messages_fts_update",
+    "DROP TABLE messages",
+    "ALTER TABLE messages_v5 RENAME TO messages",
+    _V1[3],  # the index went with the old table
+    *_V2[1:4],  # the triggers that keep the search index in step
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "conversations and messages", _V1),
     Migration(2, "full-text search", _V2),
     Migration(3, "conversation kind", _V3),
     Migration(4, "attachments", _V4),
+    Migration(5, "status 'filtered'", _V5),
 )
 
 LATEST = MIGRATIONS[-1].version

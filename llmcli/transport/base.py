@@ -6,9 +6,12 @@ so the same server behaviour gives the same events and errors whichever one is c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import sys
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from .. import __version__
 from ..core.types import (
@@ -27,12 +30,14 @@ from ..core.urls import host_of
 from .status import error_for_status, network_error, server_message
 
 __all__ = [
+    "Proxy",
     "Transport",
     "TransportConfig",
     "endpoint",
     "error_for_status",
     "host_of",
     "network_error",
+    "proxy_for",
     "server_message",
     "wire_request",
 ]
@@ -79,6 +84,61 @@ class TransportConfig:
 
     def __repr__(self) -> str:  # never show the key
         return f"TransportConfig(base_url={self.base_url!r}, api_key={'<set>' if self.api_key else None})"
+
+    def proxy_in_use(self) -> Proxy | None:
+        """The proxy requests to the base URL go through (for error messages; asked on the error path):
+        --proxy (or the profile's / LLMCLI_PROXY) when given, else what both HTTP stacks (httpx, and the
+        SDK's httpx2) take from the environment, so errors blame the same hop either way."""
+        if self.proxy:
+            return Proxy(self.proxy, "--proxy")
+        return proxy_for(self.base_url, os.environ)
+
+
+@dataclass(frozen=True, slots=True)
+class Proxy:
+    url: str
+    source: str  # "HTTPS_PROXY", "all_proxy", ... or "the system's proxy settings"
+
+    @property
+    def shown(self) -> str:
+        """host[:port] of the proxy, never its credentials."""
+        return host_of(self.url if "://" in self.url else f"http://{self.url}")
+
+
+def proxy_for(url: str, env: Mapping[str, str]) -> Proxy | None:
+    """The proxy httpx (and httpx2) would use for `url`, by their rules for the environment: the
+    scheme's `<scheme>_proxy`, else `all_proxy` (lower case first, as urllib reads them), unless
+    `no_proxy` names the host (`*` = every host; `example.com` also covers its subdomains)."""
+    parts = urlsplit(url)
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    found: Proxy | None = None
+    for name in (f"{scheme}_proxy", f"{scheme.upper()}_PROXY", "all_proxy", "ALL_PROXY"):
+        if env.get(name, "").strip():
+            found = Proxy(env[name].strip(), name)
+            break
+    if found is None:
+        if not any(k.lower().endswith("_proxy") for k in env) and sys.platform in ("darwin", "win32"):
+            from urllib.request import getproxies  # the system's settings, as urllib (and httpx) read them
+
+            system = getproxies().get(scheme) or getproxies().get("all")
+            found = Proxy(system, "the system's proxy settings") if system else None
+        if found is None:
+            return None
+    no_proxy = env.get("no_proxy", env.get("NO_PROXY", ""))
+    for entry in (e.strip().lower() for e in no_proxy.split(",")):
+        if not entry:
+            continue
+        if entry == "*":
+            return None
+        entry = entry.split("://", 1)[-1].rsplit("@", 1)[-1]
+        name = entry.strip("[]") if entry.startswith("[") else entry.split(":", 1)[0]
+        name = name.lstrip("*")
+        if name.startswith("."):
+            if host.endswith(name):
+                return None
+        elif host == name or host.endswith("." + name):
+            return None
+    return found
 
 
 def endpoint(base_url: str, path: str) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
-import json
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -19,15 +17,18 @@ from ..core.types import (
     Embeddings,
     ModelInfo,
 )
-from ..errors import IncompleteAnswer
+from ..core.urls import display_url
+from ..errors import IncompleteAnswer, NetworkFailed
 from .base import TransportConfig, wire_request
+from .deadline import DeadlineTimeout, within
 from .retry import Retryable, call_with_retries, retry_after_seconds, should_retry, stderr_notify
-from .sse import SSEParser
 from .status import (
     error_for_status,
     json_error_on_stream,
+    method_changed,
     network_error,
     not_json,
+    redirect_loop,
     server_message,
 )
 from .tls import build_client
@@ -36,13 +37,12 @@ from .wire import (
     StreamTracker,
     chunk_events,
     embeddings_or_error,
-    fast_json_reader,
     model_infos,
+    not_a_stream,
     not_offered,
-    parse_json_chunk,
-    result_events,
     result_from_completion,
     result_from_text,
+    sse_chat_events,
     stream_error_from,
     text_chunk_events,
 )
@@ -77,17 +77,28 @@ class HttpTransport:
         url, content = wire.url, wire.content()
 
         def attempt() -> httpx.Response:
-            self._debug(f"{method} {url}")
+            self._debug(f"{method} {display_url(url)}")
             try:
                 request = self._client.build_request(method, url, headers=wire.headers, content=content)
                 # Always stream the body: a failure after the status line is not a connect error and
-                # must not be retried (the server may have done the work already).
-                response = self._client.send(request, stream=True)
-            except httpx.TimeoutException as exc:
-                raise Retryable(network_error(self.host, exc, timeout=self.config.timeout)) from None
+                # must not be retried (the server may have done the work already). --timeout bounds
+                # the wait for the headers as a whole, not only each read (a trickle resets those).
+                response = within(
+                    lambda: self._client.send(request, stream=True),
+                    timeout=self.config.timeout,
+                    discard=lambda late: late.close(),
+                )
+            except (httpx.TimeoutException, DeadlineTimeout) as exc:
+                raise Retryable(self._network_error(exc, timeout=self.config.timeout)) from None
+            except httpx.TooManyRedirects:
+                raise redirect_loop(self.host) from None
             except (httpx.TransportError, httpx.InvalidURL) as exc:
-                raise Retryable(network_error(self.host, exc)) from None
+                raise Retryable(self._network_error(exc)) from None
             self._debug(f"HTTP {response.status_code} {response.headers.get('content-type', '')}")
+            changed = method_changed(response, method, self.host)
+            if changed is not None:  # a 301/302/303 made the POST a GET: say so, not the GET's answer
+                response.close()
+                raise changed
             if response.status_code < 400:
                 return response
             try:
@@ -99,7 +110,12 @@ class HttpTransport:
             if missing is not None:
                 raise missing
             err = error_for_status(
-                response.status_code, self.host, said, model=model, auth_hint=self.config.auth_hint
+                response.status_code,
+                self.host,
+                said,
+                model=model,
+                auth_hint=self.config.auth_hint,
+                proxy=self.config.proxy_in_use() if response.status_code == 407 else None,
             )
             if should_retry(response.status_code, response.headers):
                 raise Retryable(err, retry_after_seconds(response.headers))
@@ -109,14 +125,17 @@ class HttpTransport:
         response = call_with_retries(attempt, max_retries=self.config.max_retries, notify=notify)
         if not stream:
             try:
-                response.read()
-            except httpx.TimeoutException as exc:
-                raise network_error(self.host, exc, timeout=self.config.timeout) from None
+                within(response.read, timeout=self.config.timeout, discard=lambda _: None)
+            except (httpx.TimeoutException, DeadlineTimeout) as exc:
+                raise self._network_error(exc, timeout=self.config.timeout) from None
             except httpx.HTTPError:
                 raise StreamTracker(self.host).cut() from None
             finally:
                 response.close()
         return response
+
+    def _network_error(self, exc: BaseException, *, timeout: float | None = None) -> NetworkFailed:
+        return network_error(self.host, exc, timeout=timeout, proxy=self.config.proxy_in_use())
 
     def _read_capped(self, response: httpx.Response) -> bytes:
         out = bytearray()
@@ -155,38 +174,9 @@ class HttpTransport:
             timeout=self.config.timeout,
             on_stall=lambda: tracker.stalled(self.config.timeout),
         )
-        # The hot path, once per token: a whole network read is decoded, split into events and parsed
-        # here, with no per-line or per-event generators between the socket and the caller.
-        decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
-        parser = SSEParser()
-        loads = fast_json_reader()
-        progress = pump.progress
-        track = tracker.track
         try:
-            for piece in pump:
-                for kind, data, _id, _retry in parser.feed(decode(piece)):
-                    stripped = data.strip()
-                    if not stripped:
-                        continue  # an empty event is not progress
-                    if stripped == "[DONE]":
-                        tracker.saw_done = tracker.saw_data = True
-                        break
-                    try:
-                        chunk = loads(data)
-                    except ValueError:
-                        chunk = parse_json_chunk(data, tracker)  # json.loads, or malformed
-                    message = stream_error_from(chunk)
-                    if message is None and kind == "error":
-                        message = server_message(data) or "error"
-                    if message is not None:
-                        raise tracker.error_event(message)
-                    for event in events_of(chunk, tracker):
-                        if track(event):
-                            progress()
-                        yield event
-                if tracker.saw_done:
-                    break
-            # At the end of the body, a line without its line end (or half a character) completes no event.
+            # The hot path (wire.sse_chat_events): the same event-stream rules as the sdk transport.
+            yield from sse_chat_events(pump, tracker, pump.progress, events_of)
         except httpx.TimeoutException:
             raise tracker.stalled(self.config.timeout) from None
         except httpx.HTTPError:
@@ -199,21 +189,14 @@ class HttpTransport:
     def _not_a_stream(
         self, response: httpx.Response, ctype: str, tracker: StreamTracker, result_of
     ) -> Iterator[ChatEvent]:
-        """A stream was asked for and something else came back."""
-        raw = self._read_capped(response)
-        if "json" in ctype:
-            try:
-                data = json.loads(raw)
-            except ValueError:
-                data = None
-            if isinstance(data, dict) and data.get("choices"):
-                # The server ignored stream=true: take the whole answer as it is.
-                yield from result_events(result_of(data))
-                return
-            raise json_error_on_stream(self.host, server_message(raw, ctype))
-        if not raw.strip():
-            tracker.finish()  # raises: nothing was sent
-        raise tracker.malformed(raw.decode("utf-8", "replace")[:80])
+        """A stream was asked for and something else came back: read it whole, then see what it is."""
+        try:
+            raw = response.read()
+        except httpx.TimeoutException:
+            raise tracker.stalled(self.config.timeout) from None
+        except httpx.HTTPError:  # e.g. a body shorter than its Content-Length
+            raise tracker.cut() from None
+        yield from not_a_stream(raw, ctype, tracker, result_of)
 
     def complete(self, request: ChatRequest) -> ChatResult:
         return self._whole(request, lambda response: self._completion(response, result_from_completion))
@@ -255,7 +238,7 @@ class HttpTransport:
         try:
             data = response.json()
         except ValueError:
-            raise not_json(self.host, "a response", ctype or "no content type") from None
+            raise not_json(self.host, "a response", ctype or "no content type", response.content) from None
         message = stream_error_from(data)
         if message is not None:
             raise json_error_on_stream(self.host, message)
@@ -274,7 +257,8 @@ class HttpTransport:
         try:
             return model_infos(response.json())
         except (ValueError, AttributeError):
-            raise not_json(self.host, "a model list") from None
+            ctype = response.headers.get("content-type", "")
+            raise not_json(self.host, "a model list", ctype, response.content) from None
 
     def close(self) -> None:
         self._client.close()

@@ -1,7 +1,9 @@
 """The official openai SDK as a transport. Imported only when `--transport sdk` is chosen (~1.5 s of imports).
 
 The SDK's own retries are turned off so that both transports share one policy (retry.py) and fail
-with the same exit codes; everything else — HTTP, auth headers, SSE decoding, typed chunks — is the SDK's.
+with the same exit codes. The SDK builds and sends the requests (its HTTP stack, auth headers, request
+types) and parses whole responses; a streamed body is read through the same event-stream rules as the
+http transport (`wire.sse_chat_events`), so that every legal stream gives the same answer either way.
 """
 
 from __future__ import annotations
@@ -25,14 +27,18 @@ from ..core.types import (
     Embeddings,
     ModelInfo,
 )
-from ..errors import IncompleteAnswer
+from ..core.urls import display_url
+from ..errors import IncompleteAnswer, NetworkFailed
 from .base import TransportConfig
+from .deadline import DeadlineTimeout, within
 from .retry import Retryable, call_with_retries, retry_after_seconds, should_retry, stderr_notify
 from .status import (
     error_for_status,
     json_error_on_stream,
+    method_changed,
     network_error,
     not_json,
+    redirect_loop,
     server_message,
 )
 from .tls import build_client
@@ -42,17 +48,17 @@ from .wire import (
     chunk_events,
     embeddings_or_error,
     model_infos,
+    not_a_stream,
     not_offered,
     read_field,
-    result_events,
     result_from_completion,
     result_from_text,
+    sse_chat_events,
     stream_error_from,
     text_chunk_events,
 )
 
 T = TypeVar("T")
-_BOM = b"\xef\xbb\xbf"
 
 # Request fields the SDK's typed `create()` takes by name; anything else goes in extra_body.
 TYPED = SDK_TYPED["chat/completions"]
@@ -67,6 +73,23 @@ class _Entered:
 
     def close(self) -> None:
         self._manager.__exit__(None, None, None)
+
+
+def _http_response(result: Any) -> Any:
+    """The HTTP response of what a call returned (a raw response, or an entered streaming one); None
+    for what the SDK has already parsed (a resource object, a page)."""
+    if isinstance(result, _Entered):
+        return result.response.http_response
+    return getattr(result, "http_response", None)
+
+
+def _close(result: Any) -> None:
+    if isinstance(result, _Entered):
+        result.close()
+        return
+    response = getattr(result, "http_response", None)
+    if response is not None:
+        response.close()
 
 
 def _entered(manager: Any) -> _Entered:
@@ -116,31 +139,62 @@ def status_error(
     missing = not_offered(config.host, endpoint or "", exc.status_code, said)
     if missing is not None:
         return missing
-    err = error_for_status(exc.status_code, config.host, said, model=model, auth_hint=config.auth_hint)
+    err = error_for_status(
+        exc.status_code,
+        config.host,
+        said,
+        model=model,
+        auth_hint=config.auth_hint,
+        proxy=config.proxy_in_use() if exc.status_code == 407 else None,
+    )
     if should_retry(exc.status_code, response.headers):
         return Retryable(err, retry_after_seconds(response.headers))
     return err
 
 
 def sdk_call(
-    config: TransportConfig, fn: Callable[[], T], *, model: str | None = None, endpoint: str | None = None
+    config: TransportConfig,
+    fn: Callable[[], T],
+    *,
+    model: str | None = None,
+    endpoint: str | None = None,
+    method: str = "POST",
 ) -> T:
     """Call the SDK under llmcli's retry policy, its errors turned into llmcli's (same exit codes as http)."""
 
     def attempt() -> T:
         try:
-            return fn()
+            # --timeout bounds the wait for the headers as a whole (see deadline.py).
+            result = within(fn, timeout=config.timeout, discard=_close)
+        except DeadlineTimeout as exc:
+            raise Retryable(sdk_network_error(config, exc, timeout=config.timeout)) from None
         except openai.APIStatusError as exc:
+            changed = method_changed(exc.response, method, config.host)
+            if changed is not None:
+                raise changed from None
             raise status_error(config, exc, model, endpoint) from None
         except openai.APITimeoutError as exc:
-            raise Retryable(
-                network_error(config.host, exc.__cause__ or exc, timeout=config.timeout)
-            ) from None
+            raise Retryable(sdk_network_error(config, exc.__cause__ or exc, timeout=config.timeout)) from None
         except openai.APIConnectionError as exc:
-            raise Retryable(network_error(config.host, exc.__cause__ or exc)) from None
+            if isinstance(exc.__cause__, httpx2.TooManyRedirects):
+                raise redirect_loop(config.host) from None
+            raise Retryable(sdk_network_error(config, exc.__cause__ or exc)) from None
+        # A 301/302/303 that made the POST a GET: say so, not what the GET found.
+        response = _http_response(result)
+        changed = method_changed(response, method, config.host) if response is not None else None
+        if changed is not None:
+            _close(result)
+            raise changed
+        return result
 
     notify = stderr_notify if (config.debug or sys.stderr.isatty()) else None
     return call_with_retries(attempt, max_retries=config.max_retries, notify=notify)
+
+
+def sdk_network_error(
+    config: TransportConfig, exc: BaseException, *, timeout: float | None = None
+) -> NetworkFailed:
+    return network_error(config.host, exc, timeout=timeout, proxy=config.proxy_in_use())
 
 
 class SdkTransport:
@@ -152,8 +206,8 @@ class SdkTransport:
     def _debug(self, message: str) -> None:
         debug_line(self.config, message)
 
-    def _call(self, fn, *, model: str | None = None, endpoint: str | None = None):
-        return sdk_call(self.config, fn, model=model, endpoint=endpoint)
+    def _call(self, fn, *, model: str | None = None, endpoint: str | None = None, method: str = "POST"):
+        return sdk_call(self.config, fn, model=model, endpoint=endpoint, method=method)
 
     def _kwargs(self, body: dict[str, Any], typed: frozenset[str] = TYPED) -> dict[str, Any]:
         kwargs = {k: v for k, v in body.items() if k in typed}
@@ -175,7 +229,7 @@ class SdkTransport:
 
     def _stream(self, request, create, typed, events_of, result_of) -> Iterator[ChatEvent]:
         kwargs = self._kwargs(request.body(stream=True), typed)
-        self._debug(f"POST {self.config.base_url.rstrip('/')}/{request.endpoint} (sdk)")
+        self._debug(f"POST {display_url(self.config.base_url.rstrip('/'))}/{request.endpoint} (sdk)")
         raw = self._call(lambda: create(**kwargs), model=request.model, endpoint=request.endpoint)
         response = raw.http_response
         tracker = StreamTracker(self.host)
@@ -183,71 +237,34 @@ class SdkTransport:
         if "text/event-stream" not in ctype:
             try:
                 body = response.read()
+            except httpx2.TimeoutException:
+                raise tracker.stalled(self.config.timeout) from None
+            except httpx2.HTTPError:  # e.g. a body shorter than its Content-Length
+                raise tracker.cut() from None
             finally:
                 response.close()
-            if "json" in ctype:
-                try:
-                    data = json.loads(body)
-                except ValueError:
-                    data = None
-                if isinstance(data, dict) and data.get("choices"):
-                    yield from result_events(result_of(data))
-                    return
-                raise json_error_on_stream(self.host, server_message(body, ctype))
-            if not body.strip():
-                tracker.finish()
-            raise tracker.malformed(body.decode("utf-8", "replace")[:80])
+            yield from not_a_stream(body, ctype, tracker, result_of)
+            return
 
-        stream = raw.parse()
-        # The SDK reads the body through response.iter_bytes(): feed it from the watchdog's pump, and keep
-        # the last bytes, since the SDK stops quietly at [DONE] and at a clean close alike.
-        tail = bytearray()
-        original_iter_bytes = stream.response.iter_bytes
+        # The body is read through the project's own event-stream handling (wire.sse_chat_events), not
+        # the SDK's Stream: that one decodes strictly as UTF-8, takes every event's data for JSON (an
+        # empty `data:` heartbeat or an `id:`-only event fails it) and overlooks an `event: error`
+        # whose data is not an error object — so the two transports would disagree on legal streams.
+        # The network reads go through the watchdog's pump, as with the http transport.
         pump = BytePump(
-            original_iter_bytes,
+            response.iter_bytes,
             timeout=self.config.timeout,
             on_stall=lambda: tracker.stalled(self.config.timeout),
         )
-
-        def pumped_bytes(*args: Any, **kw: Any) -> Iterator[bytes]:
-            head: bytes | None = b""  # the first bytes, until it is clear whether a BOM begins them
-            for piece in pump:
-                if head is not None:
-                    # An event stream may begin with a byte order mark, which is not part of the first
-                    # line (the SDK's decoder would make the first field unknown): drop it, as the
-                    # http transport does.
-                    head += piece
-                    if len(head) < 3 and _BOM.startswith(head):
-                        continue
-                    piece = head[3:] if head.startswith(_BOM) else head
-                    head = None
-                    if not piece:
-                        continue
-                tail[:] = (bytes(tail) + piece[-64:])[-64:]
-                yield piece
-            if head:
-                yield head
-
-        stream.response.iter_bytes = pumped_bytes  # type: ignore[method-assign]
         try:
-            for chunk in stream:
-                for event in events_of(chunk, tracker):
-                    if tracker.track(event):
-                        pump.progress()
-                    yield event
-        except openai.APITimeoutError:
+            yield from sse_chat_events(pump, tracker, pump.progress, events_of)
+        except httpx2.TimeoutException:
             raise tracker.stalled(self.config.timeout) from None
-        except openai.APIConnectionError:
+        except (httpx2.HTTPError, httpx2.StreamError):
             raise tracker.broken() from None
-        except openai.APIError as exc:
-            raise tracker.error_event(exc.message) from None
-        except ValueError as exc:  # json.JSONDecodeError from a malformed data line
-            raise tracker.malformed(str(exc)) from None
         finally:
             pump.close()
-            stream.close()
-        if b"[DONE]" in tail:
-            tracker.saw_done = tracker.saw_data = True
+            response.close()
         tracker.finish()
 
     def complete(self, request: ChatRequest) -> ChatResult:
@@ -294,13 +311,14 @@ class SdkTransport:
                     raise not_json(self.host, "embeddings", ctype) from None
                 yield result_of(data)
                 return
+            ctype = raw.http_response.headers.get("content-type", "")
             try:
                 completion = raw.parse()
             except ValueError:
-                ctype = raw.http_response.headers.get("content-type", "")
-                raise not_json(self.host, "a response", ctype or "no content type") from None
+                body = raw.http_response.content
+                raise not_json(self.host, "a response", ctype or "no content type", body) from None
             if isinstance(completion, str | bytes):
-                raise not_json(self.host, "a response")
+                raise not_json(self.host, "a response", ctype, raw.http_response.content)
             message = stream_error_from({"error": read_field(completion, "error")})
             if message is not None:
                 raise json_error_on_stream(self.host, message)
@@ -324,11 +342,15 @@ class SdkTransport:
         raise AssertionError("unreachable")
 
     def list_models(self) -> list[ModelInfo]:
-        page = self._call(lambda: self._client.models.with_raw_response.list(**self._per_request))
+        page = self._call(
+            lambda: self._client.models.with_raw_response.list(**self._per_request), method="GET"
+        )
+        response = page.http_response
         try:
-            return model_infos(page.http_response.json())
+            return model_infos(response.json())
         except (ValueError, AttributeError):
-            raise not_json(self.host, "a model list") from None
+            ctype = response.headers.get("content-type", "")
+            raise not_json(self.host, "a model list", ctype, response.content) from None
 
     def close(self) -> None:
         self._client.close()

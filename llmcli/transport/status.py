@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..core.credentials import scrub
+from ..core.urls import display_url
 from ..errors import (
     AuthFailed,
     IncompleteAnswer,
@@ -65,12 +66,23 @@ RETRYABLE_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 
 
 def error_for_status(
-    status: int, host: str, message: str | None, *, model: str | None = None, auth_hint: str | None = None
+    status: int,
+    host: str,
+    message: str | None,
+    *,
+    model: str | None = None,
+    auth_hint: str | None = None,
+    proxy: Any = None,
 ) -> TransportError:
     """The domain error for a final (not retried, or retries exhausted) HTTP status. `auth_hint` says,
-    for a 401/403, which key was sent and what was not tried (core.credentials.explain)."""
+    for a 401/403, which key was sent and what was not tried (core.credentials.explain).
+
+    `proxy` (a base.Proxy, or None) is the proxy in the way, if any: a 407 is its answer, not the host's.
+    """
     said = f": {message}" if message else ""
     kw: dict[str, Any] = {"host": host, "status": status, "server_message": message}
+    if status == 407:
+        return proxy_auth_required(host, proxy, message)
     if status in (401, 403):
         return AuthFailed(
             f"{host} refused the credentials (HTTP {status}){said}",
@@ -104,26 +116,106 @@ def error_for_status(
     )
 
 
-def network_error(host: str, exc: BaseException, *, timeout: float | None = None) -> NetworkFailed:
+def network_error(
+    host: str, exc: BaseException, *, timeout: float | None = None, proxy: Any = None
+) -> NetworkFailed:
+    """A request that got no HTTP answer. With a proxy in the way (`proxy`, a base.Proxy), a refused
+    or failed connection is the proxy's, and the message says so."""
     kind = type(exc).__name__
+    via = f" through the proxy {proxy.shown} (from {proxy.source})" if proxy else ""
     if "Timeout" in kind:
         return NetworkFailed(
-            f"timed out waiting for {host} ({timeout:g} s)" if timeout else f"timed out waiting for {host}",
+            f"timed out waiting for {host}{via} ({timeout:g} s)"
+            if timeout
+            else f"timed out waiting for {host}{via}",
             host=host,
             hint="is the server up and the base URL right? raise --timeout for slow servers",
         )
-    detail = scrub(str(exc).strip()) or kind
+    detail = scrub(_without_credentials(str(exc).strip())) or kind
+    if proxy is not None and "Proxy" in kind:  # the proxy answered the tunnel request with an error
+        if "407" in detail:
+            return proxy_auth_required(host, proxy, None)
+        return NetworkFailed(
+            f"the proxy {proxy.shown} (from {proxy.source}) would not connect to {host}: {detail}",
+            host=host,
+            hint=f"check that the proxy lets you reach {host}, or exempt it with NO_PROXY",
+        )
     if "SSL" in detail or "CERTIFICATE" in detail.upper():
         return NetworkFailed(
-            f"TLS failure talking to {host}: {detail}",
+            f"TLS failure talking to {host}{via}: {detail}",
             host=host,
             hint="check the URL's scheme and the certificate (SSL_CERT_FILE points at a CA bundle)",
+        )
+    if proxy is not None:
+        return NetworkFailed(
+            f"could not connect to the proxy {proxy.shown} (from {proxy.source}) on the way to {host}: {detail}",
+            host=host,
+            hint=f"is the proxy running? check {proxy.source}, or exempt {host} with NO_PROXY",
         )
     return NetworkFailed(
         f"could not connect to {host}: {detail}",
         host=host,
         hint="is the server running, and is the base URL right? (`llmcli config show`)",
     )
+
+
+def _without_credentials(text: str) -> str:
+    """user:password@ in any URL an exception quotes (a proxy's, a base URL's) becomes ***@."""
+    return _USERINFO.sub(r"\1***@", text)
+
+
+_USERINFO = re.compile(r"(\w+://)[^/@\s]+@")
+
+
+def proxy_auth_required(host: str, proxy: Any, message: str | None) -> NetworkFailed:
+    """HTTP 407: the proxy between llmcli and the host wants credentials of its own."""
+    who = f"the proxy {proxy.shown} (from {proxy.source})" if proxy else f"a proxy between llmcli and {host}"
+    said = f": {message}" if message else ""
+    where = proxy.source if proxy else "HTTPS_PROXY"
+    return NetworkFailed(
+        f"{who} requires authentication (HTTP 407){said}",
+        host=host,
+        status=407,
+        server_message=message,
+        hint=f"give the proxy's user and password in {where} (http://USER:PASSWORD@proxy:port), "
+        "or ask your network admin",
+    )
+
+
+def redirected_post(host: str, status: int, to: str) -> RequestRejected:
+    """A 301/302/303 answered the POST: following it would send a GET (without the request) elsewhere."""
+    suggestion = to.split("?", 1)[0]
+    for tail in ("/chat/completions", "/completions", "/embeddings"):
+        if suggestion.endswith(tail):
+            suggestion = suggestion[: -len(tail)]
+            break
+    return RequestRejected(
+        f"{host} redirected the request (HTTP {status}) to {to}; following it would turn the POST into a "
+        "GET without the request",
+        host=host,
+        status=status,
+        hint=f"use the new address as the base URL: --base-url {suggestion}",
+    )
+
+
+def redirect_loop(host: str) -> NetworkFailed:
+    return NetworkFailed(
+        f"{host} redirected the request too many times (a redirect loop?)",
+        host=host,
+        hint="see where the base URL leads with `curl -IL URL`, and check the base URL (`llmcli config show`)",
+    )
+
+
+def method_changed(response: Any, method: str, host: str) -> RequestRejected | None:
+    """After redirects were followed (httpx or httpx2 response): the error when a 301/302/303 turned
+    `method` into another one, else None."""
+    if not response.history or response.request.method == method:
+        return None
+    from urllib.parse import urljoin
+
+    hop = next((r for r in response.history if r.status_code in (301, 302, 303)), response.history[0])
+    to = urljoin(str(hop.request.url), hop.headers.get("location", ""))
+    return redirected_post(host, hop.status_code, display_url(to))
 
 
 def json_error_on_stream(host: str, message: str | None) -> RequestRejected:
@@ -136,7 +228,35 @@ def json_error_on_stream(host: str, message: str | None) -> RequestRejected:
     )
 
 
-def not_json(host: str, what: str, content_type: str = "") -> IncompleteAnswer:
+def is_html(raw: bytes | str | None, content_type: str = "") -> bool:
+    """An HTML page: by its content type, or by how it starts when the type says nothing useful."""
+    if "html" in content_type.lower():
+        return True
+    if not raw:
+        return False
+    head = (raw[:64].decode("utf-8", "replace") if isinstance(raw, bytes) else raw[:64]).lstrip().lower()
+    return head.startswith(("<!doctype html", "<html", "<head", "<body"))
+
+
+def html_page(host: str, raw: bytes | str | None, content_type: str = "") -> RequestRejected:
+    """A 200 with an HTML page where the API's JSON or event stream belongs: a captive portal, a proxy's
+    sign-in page, or a base URL that points at a website or a web UI rather than the API."""
+    title = server_message(raw, "text/html") if raw else None
+    named = f" ({title})" if title else ""
+    return RequestRejected(
+        f"{host} answered with an HTML page{named} instead of the API's JSON",
+        host=host,
+        server_message=title,
+        hint="a captive portal, a proxy's sign-in page or a web UI answered: check the network, and that "
+        "the base URL is the API's (often ending in /v1; `llmcli config show`)",
+    )
+
+
+def not_json(
+    host: str, what: str, content_type: str = "", raw: bytes | str | None = None
+) -> IncompleteAnswer | RequestRejected:
+    if is_html(raw, content_type):
+        return html_page(host, raw, content_type)
     kind = f" ({content_type})" if content_type else ""
     return IncompleteAnswer(
         f"{host} sent {what} that is not JSON{kind}",

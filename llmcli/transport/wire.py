@@ -7,6 +7,7 @@ ended properly. No heavy imports.
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -25,7 +26,8 @@ from ..core.types import (
     Usage,
 )
 from ..errors import IncompleteAnswer, RequestRejected, TransportError
-from .status import network_error
+from .sse import SSEParser
+from .status import html_page, is_html, json_error_on_stream, network_error, not_json, server_message
 
 REASONING_FIELDS = ("reasoning_content", "reasoning")
 
@@ -272,6 +274,81 @@ class StreamTracker:
             raise self.no_answer()
         if not (self.saw_done or self.saw_finish):
             raise self.cut("no [DONE] and no finish_reason")
+
+
+def sse_chat_events(
+    pieces: Iterable[bytes],
+    tracker: StreamTracker,
+    progress: Callable[[], None],
+    events_of: Callable[[Any, StreamTracker], Iterable[ChatEvent]] | None = None,
+) -> Iterator[ChatEvent]:
+    """An event stream's network reads → chat events, by the rules of a chat stream. Both transports
+    read their raw response through here, so they give the same answer for every stream.
+
+    An event with no data (a heartbeat, an `id:`-only event) is skipped and is not progress; an
+    `event: error` ends the stream with the server's words, whether its data is JSON or plain text;
+    `[DONE]` ends it properly; any other data must be a JSON chunk (an error object in one ends it too).
+    `progress()` is called for real progress (see StreamTracker.track). `events_of` turns a chunk into
+    events (chunk_events for chat, text_chunk_events for legacy completions).
+
+    This is the hot path, once per token: a whole network read is decoded once (an event stream is
+    always UTF-8 — the SSE standard; a `charset` in the content type is ignored, as browsers do; bytes
+    that are not UTF-8 become U+FFFD), split into events and parsed here, with no per-line or per-event
+    generator between the socket and the caller. At the end of the body, a line without its line end
+    (or half a character) completes no event.
+    """
+    events_of = events_of or chunk_events
+    decode = codecs.getincrementaldecoder("utf-8")(errors="replace").decode
+    parser = SSEParser()
+    loads = fast_json_reader()
+    track = tracker.track
+    for piece in pieces:
+        for kind, data, _id, _retry in parser.feed(decode(piece)):
+            stripped = data.strip()
+            if not stripped:
+                continue  # an empty event is not progress
+            if kind == "error":  # the server's words, whether the data is JSON or plain text
+                raise tracker.error_event(server_message(data) or "error")
+            if stripped == "[DONE]":
+                tracker.saw_done = tracker.saw_data = True
+                return
+            try:
+                chunk = loads(data)
+            except ValueError:
+                chunk = parse_json_chunk(data, tracker)  # json.loads, or malformed
+            message = stream_error_from(chunk)
+            if message is not None:
+                raise tracker.error_event(message)
+            for event in events_of(chunk, tracker):
+                if track(event):
+                    progress()
+                yield event
+
+
+def not_a_stream(
+    raw: bytes,
+    content_type: str,
+    tracker: StreamTracker,
+    result_of: Callable[[Any], ChatResult] | None = None,
+) -> Iterator[ChatEvent]:
+    """A stream was asked for and a whole body came back (read in full): a completion from a server
+    that ignores stream=true is the answer; an error object, an HTML page, nothing, or anything else
+    is said as what it is."""
+    ctype = content_type.lower()
+    if "json" in ctype:
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise not_json(tracker.host, "a response", content_type, raw) from None
+        if isinstance(data, dict) and data.get("choices"):  # the server ignored stream=true: take it whole
+            yield from result_events((result_of or result_from_completion)(data))
+            return
+        raise json_error_on_stream(tracker.host, server_message(raw, ctype))
+    if is_html(raw, ctype):
+        raise html_page(tracker.host, raw, ctype)
+    if not raw.strip():
+        tracker.finish()  # raises: nothing was sent
+    raise tracker.malformed(raw.decode("utf-8", "replace")[:80])
 
 
 def parse_json_chunk(data: str, tracker: StreamTracker) -> Any:
