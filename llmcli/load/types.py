@@ -98,6 +98,7 @@ class StopWhen:
 @dataclass(slots=True)
 class EngineOptions:
     retries: int = 0  # per request, before the first byte only (transport/retry.py's rules)
+    rate_limit_retries: int | None = None  # adaptive mode: retries of a 429, apart (None: `retries`)
     keep_text: bool = False  # keep the answer's text on the record (bench --save-requests)
     keep_body: bool = False  # keep the parsed JSON body of a non-streamed answer or an error (batch)
     chunk_times: int = 16384  # per request, at most this many chunk arrival times are kept (0 = none)
