@@ -39,7 +39,7 @@ def summary_lines(o: Outcome) -> list[str]:
     else:
         lines = [f"batch run: {c.todo:,} requests: {counts}{before}{skipped}"]
     for kind, e in list(t.errors.items())[:MAX_KINDS]:
-        lines.append(f"  {kind} ×{e.count:,} (exit {e.exit_code}): {e.first_message}")
+        lines.append(f"failed: {kind} ×{e.count:,} (exit {e.exit_code}): {e.first_message}")
     if t.done:
         rate = t.done / o.elapsed if o.elapsed > 0 else 0.0
         tokens = f"{t.prompt_tokens:,} prompt + {t.completion_tokens:,} completion tokens"
@@ -47,7 +47,7 @@ def summary_lines(o: Outcome) -> list[str]:
             tokens += " (partly estimated: the server sent no usage)"
         out_rate = t.completion_tokens / o.elapsed if o.elapsed > 0 else 0.0
         lines.append(
-            f"  {tokens} in {o.elapsed:,.1f} s · {rate:,.1f} requests/s · {out_rate:,.0f} completion tokens/s"
+            f"{tokens} in {o.elapsed:,.1f} s · {rate:,.1f} requests/s · {out_rate:,.0f} completion tokens/s"
             f" · {_concurrency(o)}"
         )
     where = f"results in {o.job.output}"
@@ -55,9 +55,9 @@ def summary_lines(o: Outcome) -> list[str]:
         where += f", failures in {o.job.errors}"
     if o.ordered:
         where += " (in input order)"
-    lines.append(f"  {where}")
+    lines.append(where)
     if o.not_run or t.failed:
-        lines.append("  run the same command again to resume: what succeeded is never sent again")
+        lines.append("run the same command again to resume: what succeeded is never sent again")
     return lines
 
 
