@@ -375,3 +375,33 @@ def test_an_output_that_is_not_a_result_file_is_never_touched(cli, server, tmp_p
     r = run(cli, str(src), "-o", str(notes))
     assert r.returncode == 2 and f"{notes}:1: not a complete result line" in r.stderr, r
     assert notes.read_text() == '{"some": "thing"}\n{"else": 1}\n' and not server.requests
+
+
+def test_a_progress_bar_on_a_terminal_and_ctrl_c_typed_into_it(home, server, tmp_path):
+    """In a real pseudo-terminal: the bar with its figures while the run goes, then ^C typed: the
+    requests in flight finish and are written, exit 130, the bar gone and the summary left."""
+    import sys
+
+    from test_pty_render import COLS, ROWS, PtyRun, pty_env, text_rows
+    from test_render import emulate
+
+    server.default = Scenario(delay_headers=0.1)
+    src = batch_file(tmp_path / "in.jsonl", 200)
+    out = tmp_path / "out.jsonl"
+    argv = [sys.executable, "-m", "llmcli", "batch", "run", str(src), "-o", str(out), "-j", "4"]
+    pty = PtyRun([*argv, "--base-url", server.base_url], pty_env(home))
+    deadline = time.monotonic() + 30
+    while b"req/s" not in bytes(pty.output) or len(server.chat_requests()) < 20:
+        assert time.monotonic() < deadline and pty.proc.poll() is None, bytes(pty.output)
+        time.sleep(0.02)
+    pty.type(b"\x03")  # ^C through the terminal: a real SIGINT to the process group
+    assert pty.wait(30) == 130
+    raw = bytes(pty.output)
+    assert b"\x1b[" in raw and "━".encode() in raw  # drawn: a bar, cursor movement
+    for figure in (b"batch run", b"in flight 4 (limit 4)", b"req/s", b"tok/s", b"ETA", b"/200"):
+        assert figure in raw, figure
+    screen = "\n".join(text_rows(emulate(raw, COLS, ROWS)))
+    assert "stopping: waiting up to 10 s for the 4 requests in flight" in screen
+    assert "batch run interrupted (Ctrl-C)" in screen
+    assert "━" not in screen.split("batch run interrupted")[1]  # transient: the bar is gone at the end
+    assert len(results(out)) == len(server.chat_requests())  # the four in flight were written
