@@ -66,6 +66,24 @@ def test_result_objects_follow_the_batch_api_format():
     assert len({ids() for _ in range(1000)}) == 1000
 
 
+def test_a_success_line_carries_the_servers_bytes_or_falls_back_to_encoding():
+    body = {"id": "c", "choices": [{"message": {"content": "é \u2028 \\n"}}]}
+    for raw in (
+        json.dumps(body).encode(),  # as a server sends it: spliced in as is
+        json.dumps(body, ensure_ascii=False).encode(),
+        json.dumps(body, indent=1).encode(),  # several lines: encoded again, on one line
+        b"\xef\xbb\xbf" + json.dumps(body).encode(),  # a byte-order mark: encoded again
+        json.dumps(body).encode("utf-16"),
+        None,
+    ):
+        rec = RequestRecord(index=0, status=200, request_id='id "1"', end=1.0, body=body, raw=raw)
+        line = output.success_line("k\u00e9y", rec, "batch_req_1")
+        assert line.endswith(b"\n") and line.count(b"\n") == 1
+        assert json.loads(line) == result_object("k\u00e9y", rec, "batch_req_1")
+        if raw is not None and raw.startswith(b"{") and b"\n" not in raw:
+            assert raw in line
+
+
 def test_scan_finds_successes_failures_and_a_torn_end(tmp_path):
     path = tmp_path / "out.jsonl"
     assert scan(path).clean and len(scan(path).done) == 0  # no file yet

@@ -67,6 +67,7 @@ def check_input(src: Source, shape: RequestShape | None, done: IdSet) -> InputCh
     """One streaming pass: every line checked (with line numbers), the requests counted, and how many of
     them are done already."""
     report = InputCheck()
+    resuming = len(done) > 0
     validator = Validator((CHAT_URL,) if shape is not None else URLS)
     for checked in _checked(src, shape, validator):
         report.lines += 1
@@ -75,7 +76,7 @@ def check_input(src: Source, shape: RequestShape | None, done: IdSet) -> InputCh
             extra = run_problem(checked.request)
             if extra is None:
                 report.requests += 1
-                if checked.request["custom_id"] in done:
+                if resuming and checked.request["custom_id"] in done:
                     report.done += 1
                 continue
             problems = [extra]
@@ -94,10 +95,11 @@ def pending_requests(
 ) -> Iterator[LoadRequest]:
     """The requests still to do, in file order, each tagged with its custom_id; read as the engine asks
     for them. The lines in `skip` (invalid, from check_input) and the custom_ids in `done` are passed over."""
+    resuming = len(done) > 0
     if shape is not None:
         for checked in prompt_requests(src, shape, validator=_Unclaimed((CHAT_URL,))):
             request = checked.request
-            if request is None or checked.line in skip or request["custom_id"] in done:
+            if request is None or checked.line in skip or (resuming and request["custom_id"] in done):
                 continue
             yield LoadRequest(
                 body=request["body"], path=api_path(CHAT_URL), stream=False, tag=request["custom_id"]
@@ -109,6 +111,6 @@ def pending_requests(
             continue
         request = loads(line.text)
         custom_id = request["custom_id"]
-        if custom_id in done:
+        if resuming and custom_id in done:
             continue
         yield LoadRequest(body=request["body"], path=api_path(request["url"]), stream=False, tag=custom_id)

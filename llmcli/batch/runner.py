@@ -29,7 +29,17 @@ from ..errors import AuthFailed, LlmcliError
 from ..load.types import EngineOptions, LoadRequest, LoadShape, RequestRecord
 from ..transport.base import TransportConfig
 from .inputs import InputCheck, check_input, pending_requests
-from .output import LineIds, OutputLock, Previous, ResultWriter, compact, encode, result_object, scan
+from .output import (
+    LineIds,
+    OutputLock,
+    Previous,
+    ResultWriter,
+    compact,
+    encode,
+    result_object,
+    scan,
+    success_line,
+)
 from .progress import Snapshot, Tally
 from .prompts import RequestShape
 from .reader import Source
@@ -244,13 +254,13 @@ class _Run:
     def _record(self, rec: RequestRecord) -> None:
         if rec.cancelled:
             return  # not done: no line, and the rerun sends it
-        line = encode(result_object(rec.tag, rec, self.ids()))
         if rec.ok:
-            self.out.write(line)
+            self.out.write(success_line(rec.tag, rec, self.ids()))
         else:
             from ..core.credentials import scrub  # a server may echo the key back in an error
 
-            self.errors.write(scrub(line.decode("utf-8")).encode("utf-8"))
+            line = encode(result_object(rec.tag, rec, self.ids())).decode("utf-8")
+            self.errors.write(scrub(line).encode("utf-8"))
         engine = self.engine
         self.tally.add(rec, engine.now())
         if engine.limiter is not None:

@@ -429,13 +429,27 @@ class Wire:
         message = stream_error_from(data)
         if message is not None:
             raise json_error_on_stream(self.host, message)
-        self._take_completion(rec, data)
+        self._take_completion(rec, data, raw)
 
-    def _take_completion(self, rec: RequestRecord, data: Any) -> None:
+    def _take_completion(self, rec: RequestRecord, data: Any, raw: bytes | None = None) -> None:
         """A whole (non-streamed) answer: chat, legacy completion, or anything else JSON (embeddings)."""
         rec.first_token = rec.end
         if self.options.keep_body:
             rec.body = data
+            rec.raw = raw
+        usage = data.get("usage") if isinstance(data, dict) else None
+        if (
+            not self.options.keep_text
+            and isinstance(usage, dict)
+            and type(usage.get("completion_tokens")) is int
+        ):
+            # The server counted the answer's tokens: its text is not needed (batch keeps the body whole).
+            choices = data.get("choices")
+            if type(choices) is list and choices and type(choices[0]) is dict:
+                rec.finish_reason = choices[0].get("finish_reason")
+            rec.chunks = 1 if usage["completion_tokens"] else 0
+            _set_usage(rec, Usage(usage.get("prompt_tokens"), usage["completion_tokens"], None), 0)
+            return
         text = ""
         if isinstance(data, dict) and data.get("choices"):
             try:
@@ -449,7 +463,6 @@ class Wire:
         if self.options.keep_text:
             rec.text = text
         rec.chunks = 1 if text else 0
-        usage = data.get("usage") if isinstance(data, dict) else None
         got = (
             Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), usage.get("total_tokens"))
             if isinstance(usage, dict)
