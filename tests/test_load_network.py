@@ -97,3 +97,23 @@ def test_a_socks_proxy_is_refused_in_words_without_its_password():
             TransportConfig("http://127.0.0.1:9/v1", None, proxy="socks5://u:hunter2@127.0.0.1:1080")
         )
     assert "socks5 proxy" in str(err.value) and "hunter2" not in str(err.value)
+
+
+def test_batch_run_sends_through_the_settings_given_on_its_command_line(cli, server, tls, proxy, tmp_path):
+    """End to end: the flags reach the engine (the probe before the run uses the sync transport; only the
+    engine sends the file's requests)."""
+    import json
+
+    srv, ca_pem = tls
+    srv.reset()
+    src = tmp_path / "in.jsonl"
+    line = {"method": "POST", "url": "/v1/chat/completions", "body": BODY}
+    src.write_text("".join(json.dumps({"custom_id": f"c{i}", **line}) + "\n" for i in range(3)))
+    out = tmp_path / "out.jsonl"
+    r = cli("batch", "run", str(src), "-o", str(out), "--base-url", srv.base_url, "--ca-bundle", str(ca_pem))
+    assert r.returncode == 0, r
+    assert len(srv.chat_requests()) == 3 and out.read_text().count('"status_code":200') == 3
+    out.unlink()
+    r = cli("batch", "run", str(src), "-o", str(out), "--base-url", server.base_url, "--proxy", proxy.url)
+    assert r.returncode == 0, r
+    assert proxy.seen.count(f"POST {server.base_url}/chat/completions") == 3
