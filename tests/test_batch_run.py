@@ -357,12 +357,13 @@ def test_a_prompt_file_without_a_model_uses_the_servers_only_one(cli, server, tm
         (["-o", "{out}", "-j", "0"], "--concurrency must be at least 1"),
         (["-o", "{out}", "-m", "x"], "apply to --prompts only"),
         (["-o", "{out}", "--rps", "-1"], "--rps must be a number above 0"),
+        (["-o", "{missing}/out.jsonl"], "does not exist"),
     ],
 )
 def test_usage_errors(cli, server, tmp_path, args, message):
     src = batch_file(tmp_path / "in.jsonl", 1)
     out = tmp_path / "out.jsonl"
-    args = [a.format(out=out, src=src) for a in args]
+    args = [a.format(out=out, src=src, missing=tmp_path / "nope") for a in args]
     r = run(cli, str(src), *args)
     assert r.returncode == 2 and message in r.stderr, r
     assert not server.requests
@@ -405,3 +406,53 @@ def test_a_progress_bar_on_a_terminal_and_ctrl_c_typed_into_it(home, server, tmp
     assert "batch run interrupted (Ctrl-C)" in screen
     assert "━" not in screen.split("batch run interrupted")[1]  # transient: the bar is gone at the end
     assert len(results(out)) == len(server.chat_requests())  # the four in flight were written
+
+
+def test_a_second_ctrl_c_ends_the_run_at_once_leaving_whole_lines(cli, server, tmp_path):
+    after_probe(server, *[Scenario() for _ in range(3)])
+    server.default = Scenario(delay_headers=5)
+    src = batch_file(tmp_path / "in.jsonl", 40)
+    out = tmp_path / "out.jsonl"
+    proc = popen(cli, str(src), "-o", str(out), "-j", "4")
+    wait_for_lines(out, 3, proc)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    assert proc.poll() is None  # the first one waits for what is in flight (5 s each)
+    began = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=10)
+    assert proc.returncode == 130 and time.monotonic() - began < 2
+    assert len(results(out)) == 3  # whole lines only
+
+
+def test_completions_and_embeddings_lines_and_a_rate_cap(cli, server, tmp_path):
+    src = tmp_path / "in.jsonl"
+    lines = [
+        {
+            "custom_id": f"e{i}",
+            "method": "POST",
+            "url": "/v1/embeddings",
+            "body": {"model": "ref-embed", "input": f"text {i}"},
+        }
+        for i in range(6)
+    ] + [
+        {
+            "custom_id": f"c{i}",
+            "method": "POST",
+            "url": "/v1/completions",
+            "body": {"model": "ref-model", "prompt": f"Once {i}"},
+        }
+        for i in range(6)
+    ]
+    src.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    out = tmp_path / "out.jsonl"
+    r = run(cli, str(src), "-o", str(out), "-j", "8", "--rps", "10")
+    assert r.returncode == 0, r
+    got = {x["custom_id"]: x["response"]["body"] for x in results(out)}
+    assert all(got[f"e{i}"]["data"][0]["embedding"] for i in range(6))
+    assert all(got[f"c{i}"]["choices"][0]["text"] for i in range(6))
+    paths = Counter(rec.path for rec in server.requests)
+    assert paths == {"/v1/models": 1, "/v1/embeddings": 6, "/v1/completions": 6}
+    arrivals = sorted(rec.received for rec in server.requests if rec.method == "POST")
+    assert arrivals[-1] - arrivals[0] >= 0.8  # 12 requests at 10/s, a burst of 1: spread over ~1.1 s

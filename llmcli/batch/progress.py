@@ -66,7 +66,9 @@ class Tally:
             kind = rec.kind or "error"
             seen = self.errors.get(kind)
             if seen is None:
-                message = rec.error.message if rec.error is not None else kind
+                from ..core.credentials import scrub  # a server may echo the key back in its error
+
+                message = scrub(rec.error.message) if rec.error is not None else kind
                 self.errors[kind] = ErrorKind(1, int(ERROR_KINDS.get(kind, 1)), message)
             else:
                 seen.count += 1

@@ -31,10 +31,14 @@ def summary_lines(o: Outcome) -> list[str]:
     if c.todo == 0:
         lines = [f"batch run: nothing to do: all {c.requests:,} requests already have a result{skipped}"]
     elif o.interrupted_by is not None or o.fatal is not None:
-        why = _signal_name(o.interrupted_by) if o.interrupted_by is not None else "stopped"
+        how = (
+            f"interrupted ({_signal_name(o.interrupted_by)})"
+            if o.interrupted_by is not None
+            else "stopped early"
+        )
         lines = [
-            f"batch run {'interrupted' if o.interrupted_by is not None else 'stopped'} ({why}): "
-            f"{t.done:,} of {c.todo:,} requests done ({counts}), {o.not_run:,} not run{before}{skipped}"
+            f"batch run {how}: {t.done:,} of {c.todo:,} requests done ({counts}), "
+            f"{o.not_run:,} not run{before}{skipped}"
         ]
     else:
         lines = [f"batch run: {c.todo:,} requests: {counts}{before}{skipped}"]

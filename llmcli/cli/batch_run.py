@@ -211,6 +211,9 @@ def _output_paths(output: str, errors: str | None, input_file: str) -> tuple[Pat
     for path, flag in ((out, "-o/--output"), (err, "--errors")):
         if path is not None and path.is_dir():
             raise UsageError(f"{flag}: {path} is a folder", hint="give a file name")
+    for path, flag in ((out, "-o/--output"), (err, "--errors")):
+        if path is not None and not path.parent.is_dir():
+            raise UsageError(f"{flag}: the folder {path.parent} does not exist", hint="create it first")
     if err is not None and (err == out or _same_file(err, out)):
         raise UsageError("--errors must name another file than -o/--output")
     if input_file != "-":
