@@ -7,9 +7,10 @@
   0.5–1.5× that), then one chunk every `itl` seconds, a finish chunk, a usage chunk, `[DONE]`. With
   `stamp`, the first content chunk's text is the server's CLOCK_MONOTONIC time just before it is
   written (how benchmarks/bench_load.py measures the TTFT a client adds). With `quick` N, the first N
-  requests are answered at once (a client's probe requests).
+  requests are answered at once (a client's probe requests). With `json`, every POST is answered at
+  once with one non-streamed `chat.completion` (benchmarks/bench_batch_run.py).
 
-      python tests/refserver_bench.py [--tokens K] [--ttft-ms MS] [--itl-ms MS] [--jitter] [--stamp] [--quick N]
+      python tests/refserver_bench.py [--tokens K] [--ttft-ms MS] [--itl-ms MS] [--jitter] [--stamp] [--quick N] [--json]
 
   prints the base URL and serves until SIGTERM/SIGINT. `ServerProcess` runs it in a child process at a
   raised scheduling priority where that is allowed.
@@ -148,12 +149,33 @@ class LeanServer:
         jitter: bool = False,
         stamp: bool = False,
         quick: int = 0,
+        json_answers: bool = False,
     ):
         self.tokens, self.ttft, self.itl, self.jitter, self.stamp = max(1, tokens), ttft, itl, jitter, stamp
         self.quick = quick  # this many requests first are answered at once (a client's probes)
+        self.json = json_answers  # one non-streamed chat.completion per POST, at once
+        usage = {"prompt_tokens": 8, "completion_tokens": self.tokens, "total_tokens": 8 + self.tokens}
+        answer = {
+            "id": "chatcmpl-lean",
+            "object": "chat.completion",
+            "created": 1700000000,
+            "model": "lean-model",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": "w " * self.tokens},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": usage,
+        }
+        data = json.dumps(answer, separators=(",", ":")).encode()
+        self.whole = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (
+            len(data),
+            data,
+        )
         self.role = _sse(_chunk({"role": "assistant", "content": ""}))
         self.token = _sse(_chunk({"content": "w "}))
-        usage = {"prompt_tokens": 8, "completion_tokens": self.tokens, "total_tokens": 8 + self.tokens}
         self.tail = (
             _sse(_chunk({}, "stop"))
             + _sse(
@@ -214,6 +236,9 @@ class Http(asyncio.Protocol):
                 % (len(_MODELS), _MODELS)
             )
             return
+        if lean.json:
+            t.write(lean.whole)
+            return
         if lean.quick > 0 or (lean.ttft <= 0 and lean.itl <= 0):
             lean.quick -= 1
             t.write(_HEAD + lean.role + lean.first() + lean.token * (lean.tokens - 1) + lean.tail)
@@ -258,8 +283,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jitter", action="store_true", help="draw each TTFT from 0.5-1.5x --ttft-ms")
     parser.add_argument("--stamp", action="store_true", help="first content = the server's monotonic time")
     parser.add_argument("--quick", type=int, default=0, help="answer this many requests first at once")
+    parser.add_argument("--json", action="store_true", help="answer each POST with one chat.completion")
     a = parser.parse_args(argv)
-    asyncio.run(serve(LeanServer(a.tokens, a.ttft_ms / 1000, a.itl_ms / 1000, a.jitter, a.stamp, a.quick)))
+    lean = LeanServer(a.tokens, a.ttft_ms / 1000, a.itl_ms / 1000, a.jitter, a.stamp, a.quick, a.json)
+    asyncio.run(serve(lean))
     return 0
 
 

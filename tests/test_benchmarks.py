@@ -17,6 +17,7 @@ SCRIPTS = sorted(p.name for p in BENCHMARKS.glob("*.py") if not p.name.startswit
 
 # What each script prints when it ran through (every script must be listed: a new one gets --smoke).
 FINISHED = {
+    "bench_batch_run.py": "throughput goal:",
     "bench_batch_validate.py": "llmcli RSS MB",
     "bench_cli.py": "all runs produced exactly the expected output.",
     "bench_import.py": "llmcli ask --transport sdk",

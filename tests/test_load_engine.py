@@ -235,6 +235,72 @@ def test_adaptive_concurrency_halves_on_429_and_honours_retry_after(server):
     assert summary.stats.concurrency == 8 and all(r.ok for r in records)
 
 
+def test_adaptive_429_storm_is_ridden_out_on_its_own_retry_budget(server):
+    """More 429s than --max-retries allows any one request: their own budget carries them through."""
+    server.default = Scenario(text="x ", delay_first=0.03)
+    server.push(*[Scenario(status=429, headers={"retry-after-ms": "30"}) for _ in range(24)])
+    options = EngineOptions(retries=1, rate_limit_retries=12)
+    records, summary, _ = run(
+        server, reqs(40), shape=LoadShape(concurrency=8, adaptive=True), options=options
+    )
+    assert all(r.ok for r in records), [r.error for r in records if not r.ok][:2]
+    assert max(r.attempts for r in records) > 2  # more tries than retries=1 would give
+    assert server.pending() == 0
+    # without adaptive mode a 429 is an ordinary retry: retries=1 lets it fail
+    server.push(*[Scenario(status=429, headers={"retry-after-ms": "10"}) for _ in range(2)])
+    records, _, _ = run(server, reqs(1), options=options)
+    assert records[0].kind == "rate_limited" and records[0].attempts == 2
+
+
+class _StormWire:
+    """A stand-in for the wire: every attempt takes 10 ms; the first `storm` are 429s. Notes how many
+    attempts are on the wire at once while the 429s after the first round (calls 9-storm) go out."""
+
+    stale = 0
+
+    def __init__(self, storm: int):
+        self.storm, self.calls, self.active, self.peak_later = storm, 0, 0, 0
+
+    async def attempt(self, req, rec, data, t0, task):
+        from llmcli.errors import RateLimited
+        from llmcli.transport.retry import Retryable
+
+        self.calls += 1
+        n = self.calls
+        self.active += 1
+        if 8 < n <= self.storm:
+            self.peak_later = max(self.peak_later, self.active)
+        try:
+            await asyncio.sleep(0.01)
+            if n <= self.storm:
+                raise Retryable(RateLimited("429", host="h", status=429), 0.005)
+            rec.status, rec.end = 200, time.perf_counter() - t0
+        finally:
+            self.active -= 1
+
+    async def close(self):
+        pass
+
+
+def test_adaptive_retries_of_a_429_round_queue_under_the_lowered_limit():
+    """8 in flight all get a 429: the limit halves to 4, and their retries go 4 at a time, not 8."""
+
+    async def main():
+        wire = _StormWire(storm=16)
+        async with Engine(
+            TransportConfig("http://127.0.0.1:9/v1", None), EngineOptions(rate_limit_retries=10)
+        ) as e:
+            await e._wire.close()
+            e._wire = wire
+            records = []
+            await e.run(reqs(20), shape=LoadShape(concurrency=8, adaptive=True), on_record=records.append)
+        return wire, records
+
+    wire, records = asyncio.run(main())
+    assert all(r.ok for r in records) and len(records) == 20
+    assert wire.peak_later <= 4, wire.peak_later
+
+
 def test_rps_cap_spaces_requests(server):
     server.default = Scenario(text="x ")
     records, _, elapsed = run(server, reqs(20), shape=LoadShape(concurrency=8, rps=40.0))

@@ -152,7 +152,7 @@ def test_bad_ca_bundle_is_a_usage_error_only_when_tls_is_used(cli, server, tls_s
 
 class Proxy:
     """An HTTP proxy on 127.0.0.1: absolute-form requests are forwarded (one per connection), CONNECT is
-    tunnelled. `seen` records each request line."""
+    tunnelled. `seen` records each request line, `auth` each Proxy-Authorization header."""
 
     def __init__(self) -> None:
         self.sock = socket.socket()
@@ -160,6 +160,7 @@ class Proxy:
         self.sock.listen(16)
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
         self.seen: list[str] = []
+        self.auth: list[str] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -196,6 +197,9 @@ class Proxy:
         lines = head.decode("latin-1").split("\r\n")
         method, target, version = lines[0].split(" ")
         self.seen.append(f"{method} {target}")
+        self.auth += [
+            h.split(":", 1)[1].strip() for h in lines[1:] if h.lower().startswith("proxy-authorization:")
+        ]
         if method == "CONNECT":
             host, port = target.rsplit(":", 1)
             upstream = socket.create_connection((host, int(port)))

@@ -1,5 +1,5 @@
-"""`llmcli batch ...`: batch JSONL files on the provider's Batch API (submit, status, wait, results, cancel,
-list). The local runner, `batch run`, registers on the same group (see the marked place below)."""
+"""`llmcli batch ...`: batch JSONL files run here (`run`, cli/batch_run.py) or on the provider's Batch API
+(submit, status, wait, results, cancel, list)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import typer
 
 from ..errors import JobIncomplete, UsageError
 from . import options as o
+from .batch_run import prompt_shape, refuse_request_options, run
 from .remote import (
     Force,
     Format,
@@ -32,11 +33,12 @@ from .remote import (
 )
 
 app = typer.Typer(
-    help="Batch JSONL files: on the provider's Batch API (submit, wait, results, ...).",
+    help="Batch JSONL files: run here (run), or on the provider's Batch API (submit, wait, results, ...).",
     no_args_is_help=True,
 )
 
-# --- `batch run` (the local runner) registers here: app.command()(run) from its own module. -------------
+# --- `batch run`: the local runner (cli/batch_run.py) ---------------------------------------------------
+app.command(help="Run a batch file here against the configured server: resumable, one result line each.")(run)
 
 COLUMNS = (
     "id",
@@ -120,14 +122,13 @@ def _prompts_to_batch(
     """Write the requests of a prompt file to `spool`; exit 2 listing the bad lines."""
     import json
 
-    from ..batch.prompts import RequestShape, prompt_requests
+    from ..batch.prompts import prompt_requests
     from ..batch.validate import Problem, describe, invalid_input
-    from .common import build_request, warn
+    from .common import warn
 
     if not settings.model:
         raise UsageError("--prompts needs a model", hint="pass -m MODEL (or set it in the profile)")
-    req = build_request(settings, settings.model, [], **request_options)
-    shape = RequestShape(settings.model, system or settings.system, {**req.params, **req.extra})
+    shape = prompt_shape(settings, settings.model, system, request_options)
     problems: list[Problem] = []
     bad = 0
     with open(spool, "w", encoding="utf-8") as out:
@@ -203,11 +204,7 @@ def submit(
         raise UsageError(f"--window must be hours like 24h, not {window!r}")
     every, limit = interval_value(interval), timeout_value(timeout_wait)
     given = {"temperature": temperature, "top_p": top_p, "max_tokens": max_tokens, "stop": stop, "seed": seed}
-    if not prompts and (system or option or any(v is not None for v in given.values()) or model):
-        raise UsageError(
-            "request options (-m, -s, --temperature, --option, ...) apply to --prompts only",
-            hint="a batch file carries its requests' bodies itself",
-        )
+    refuse_request_options(prompts, model, system, option, given)
     settings = load_settings(model=model)
     spool: str | None = None
     try:

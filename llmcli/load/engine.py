@@ -29,7 +29,10 @@ loop one dispatcher that starts a task per request when it is due. Waits for the
 under one lock, so requests go out in the order they were taken from the source.
 
 Retries are transport/retry.py's rules (`retry_wait`): before the first byte only, 408/409/429/5xx and
-connection errors, the server's Retry-After honoured; `EngineOptions.retries` times per request.
+connection errors, the server's Retry-After honoured; `EngineOptions.retries` times per request. In
+adaptive mode a 429 is retried `EngineOptions.rate_limit_retries` times (its own budget: the concurrency
+is being lowered to stop them), and the request gives its slot back while it waits, so its retry queues
+under the lowered limit.
 
 Stopping: `stop(cancel=True)` stops issuing and cancels what is in flight (their records come back with
 `cancelled=True`); `stop(cancel=False, grace=S)` stops issuing and gives what is in flight S seconds
@@ -337,8 +340,11 @@ class Engine:
         assert task is not None
         self._busy.add(task)
         t0 = self.t0
+        holding = True  # the slot the issuer acquired for this request
+        options = self.options
+        limited_tries = options.retries if options.rate_limit_retries is None else options.rate_limit_retries
         try:
-            attempt = 0
+            attempt = limited = 0
             while True:
                 sent = _clock()
                 if rec.sent is None:
@@ -348,11 +354,22 @@ class Engine:
                     await self._wire.attempt(req, rec, data, t0, task)
                     break
                 except Retryable as r:
-                    if isinstance(r.final, RateLimited):
+                    if isinstance(r.final, RateLimited) and limiter.adaptive:
                         limiter.on_rate_limited(sent, r.retry_after)
                         stats.concurrency = limiter.current
                         stats.paused_until = max(0.0, limiter.paused_until - t0)
-                    wait = retry_wait(r, attempt, self.options.retries)  # raises when out of tries
+                        wait = retry_wait(r, limited, limited_tries)  # raises when out of tries
+                        limited += 1
+                        # Wait without the slot, then queue for one under the lowered limit: the retries
+                        # of a round of 429s are held to the new concurrency too, not sent all at once.
+                        holding = False
+                        limiter.release()
+                        await asyncio.sleep(wait)
+                        await limiter.pause()
+                        await limiter.acquire()
+                        holding = True
+                        continue
+                    wait = retry_wait(r, attempt, options.retries)  # raises when out of tries
                     attempt += 1
                     await asyncio.sleep(wait)
             limiter.on_success()
@@ -375,7 +392,8 @@ class Engine:
             self.stop(cancel=True)
         finally:
             self._busy.discard(task)
-            limiter.release()
+            if holding:
+                limiter.release()
             stats.in_flight -= 1
             rec.done = _clock() - t0
         if rec.prompt_tokens is None:

@@ -98,8 +98,11 @@ class StopWhen:
 @dataclass(slots=True)
 class EngineOptions:
     retries: int = 0  # per request, before the first byte only (transport/retry.py's rules)
+    rate_limit_retries: int | None = None  # adaptive mode: retries of a 429, apart (None: `retries`)
     keep_text: bool = False  # keep the answer's text on the record (bench --save-requests)
-    keep_body: bool = False  # keep the parsed JSON body of a non-streamed answer or an error (batch)
+    keep_body: bool = (
+        False  # keep the JSON body of a non-streamed answer (parsed and raw) or an error (batch)
+    )
     chunk_times: int = 16384  # per request, at most this many chunk arrival times are kept (0 = none)
 
 
@@ -164,6 +167,9 @@ class RequestRecord:
     cancelled: bool = False  # stopped by the caller (Ctrl-C) before it ended
     text: str | None = None
     body: Any = None
+    raw: bytes | None = (
+        None  # keep_body: the answer's bytes as received, when it was JSON (batch writes them)
+    )
 
     @property
     def ok(self) -> bool:

@@ -10,10 +10,11 @@ What it shares with transport/http.py, by calling the same functions: HTTP statu
 (`should_retry`: the status or the server's x-should-retry, raised as `Retryable` with the server's `retry_after_seconds`), chunk → events
 (`chunk_events`, `stream_error_from`), and how a stream must end (`StreamTracker`).
 
-Settings as the sync transport has them: TLS from httpx's own `create_ssl_context` (certifi, or
-SSL_CERT_FILE / SSL_CERT_DIR), the proxy from HTTP(S)_PROXY / ALL_PROXY / NO_PROXY, resolved once for
-the base URL (aiohttp's `trust_env` would do it, and a .netrc lookup, in a thread for every request),
-`--timeout` bounding the connect and each wait for progress (keep-alive comments are not progress) or,
+Network settings as the sync transports have them (docs/network.md), from the same TransportConfig:
+the TLS context of transport/tls.py (`--ca-bundle`, `--insecure`, SSL_CERT_DIR, else certifi's store);
+the proxy `--proxy` names for every request, else the one HTTP(S)_PROXY / ALL_PROXY / NO_PROXY name for
+the base URL, resolved once (aiohttp's `trust_env` would do it, and a .netrc lookup, in a thread for
+every request), its user:password sent as Proxy-Authorization; `--timeout` bounding the connect and each wait for progress (keep-alive comments are not progress) or,
 without streaming, the whole response. The key goes only to the base URL's origin: aiohttp drops
 Authorization on a redirect to another origin.
 """
@@ -24,15 +25,17 @@ import asyncio
 import json
 import os
 import time
+import warnings
 from array import array
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 
 from .. import __version__
 from ..core.types import Finished, ReasoningDelta, TextDelta, Usage
-from ..errors import TransportError
+from ..core.urls import redact_url, strip_credentials
+from ..errors import TransportError, UsageError
 from ..transport.base import TransportConfig, endpoint
 from ..transport.retry import Retryable, retry_after_seconds, should_retry
 from ..transport.status import (
@@ -42,6 +45,7 @@ from ..transport.status import (
     not_json,
     server_message,
 )
+from ..transport.tls import ssl_context
 from ..transport.wire import StreamTracker, chunk_events, result_from_completion, stream_error_from
 from .sse import SSEDecoder
 from .types import EngineOptions, LoadRequest, RequestRecord, text_tokens
@@ -113,17 +117,32 @@ def env_proxy(url: str) -> str | None:
     return proxies.get(parts.scheme) or proxies.get("all") or None
 
 
-def _ssl_context(base_url: str) -> Any:
-    if not base_url.lower().startswith("https:"):
-        return True  # aiohttp's default, for a redirect to https
-    from httpx import create_ssl_context  # the sync transport's TLS settings, exactly
+def proxy_settings(config: TransportConfig) -> tuple[str | None, tuple[str, str] | None]:
+    """The proxy for every request (None: straight to the server), and its user and password.
 
-    return create_ssl_context()
+    `--proxy` (config.proxy) wins over the environment, NO_PROXY included, as on the sync transports."""
+    url = config.proxy or env_proxy(config.base_url)
+    if not url:
+        return None, None
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https"):
+        raise UsageError(
+            f"the load engine (bench, batch run) cannot use a {parts.scheme} proxy: {redact_url(url)}",
+            hint="give an http:// or https:// proxy (--proxy), or run without one",
+        )
+    if parts.username is None:
+        return url, None
+    return strip_credentials(url), (unquote(parts.username), unquote(parts.password or ""))
 
 
 def _connect_detail(exc: BaseException) -> BaseException:
-    """aiohttp wraps the OS error in a long sentence; the sync transport shows the OS error's words."""
+    """aiohttp wraps the OS error in a long sentence; the sync transport shows the OS error's words (for a
+    TLS failure, the ssl module's, which name the reason: CERTIFICATE_VERIFY_FAILED, ...)."""
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return exc.certificate_error
     os_error = getattr(exc, "os_error", None)
+    if isinstance(exc, aiohttp.ClientSSLError) and isinstance(os_error, OSError):
+        return os_error
     if isinstance(os_error, OSError) and os_error.errno:
         return OSError(os_error.errno, os.strerror(os_error.errno))
     return exc
@@ -136,7 +155,6 @@ class Wire:
         self.host = config.host
         self.timeout = config.timeout
         self.session: aiohttp.ClientSession | None = None
-        self.proxy: str | None = None
         self.stale = 0  # kept-alive connections found closed by the server
         self.watchdogs = _Watchdogs(config.timeout)
         self._headers: dict[str, str] | None = None
@@ -150,19 +168,25 @@ class Wire:
         }
         if self.config.api_key:
             headers["Authorization"] = f"Bearer {self.config.api_key}"
-        self.proxy = env_proxy(self.config.base_url)
+        proxy, credentials = proxy_settings(self.config)
         connector = aiohttp.TCPConnector(
             limit=0,  # the engine's own limiter decides how many are in flight: no hidden queue here
             ttl_dns_cache=300,
-            ssl=_ssl_context(self.config.base_url),
+            ssl=ssl_context(self.config),  # the sync transports' TLS settings, exactly
         )
-        self.session = aiohttp.ClientSession(
-            connector=connector,
-            headers=headers,
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.timeout),
-            trust_env=False,
-            cookie_jar=aiohttp.DummyCookieJar(),
-        )
+        with warnings.catch_warnings():
+            # aiohttp deprecates proxy_auth for proxy_headers, but sends proxy_headers only with a CONNECT
+            # (https): a plain-http request through the proxy would go without its credentials.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.session = aiohttp.ClientSession(
+                connector=connector,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.timeout),
+                trust_env=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
+                proxy=proxy,  # every request's, by default
+                proxy_auth=aiohttp.BasicAuth(*credentials) if credentials else None,
+            )
 
     async def close(self) -> None:
         self.watchdogs.close()
@@ -191,7 +215,6 @@ class Wire:
                         url,
                         data=data,
                         headers=self._headers,
-                        proxy=self.proxy,
                         max_redirects=5,
                     )
                     break
@@ -406,13 +429,27 @@ class Wire:
         message = stream_error_from(data)
         if message is not None:
             raise json_error_on_stream(self.host, message)
-        self._take_completion(rec, data)
+        self._take_completion(rec, data, raw)
 
-    def _take_completion(self, rec: RequestRecord, data: Any) -> None:
+    def _take_completion(self, rec: RequestRecord, data: Any, raw: bytes | None = None) -> None:
         """A whole (non-streamed) answer: chat, legacy completion, or anything else JSON (embeddings)."""
         rec.first_token = rec.end
         if self.options.keep_body:
             rec.body = data
+            rec.raw = raw
+        usage = data.get("usage") if isinstance(data, dict) else None
+        if (
+            not self.options.keep_text
+            and isinstance(usage, dict)
+            and type(usage.get("completion_tokens")) is int
+        ):
+            # The server counted the answer's tokens: its text is not needed (batch keeps the body whole).
+            choices = data.get("choices")
+            if type(choices) is list and choices and type(choices[0]) is dict:
+                rec.finish_reason = choices[0].get("finish_reason")
+            rec.chunks = 1 if usage["completion_tokens"] else 0
+            _set_usage(rec, Usage(usage.get("prompt_tokens"), usage["completion_tokens"], None), 0)
+            return
         text = ""
         if isinstance(data, dict) and data.get("choices"):
             try:
@@ -426,7 +463,6 @@ class Wire:
         if self.options.keep_text:
             rec.text = text
         rec.chunks = 1 if text else 0
-        usage = data.get("usage") if isinstance(data, dict) else None
         got = (
             Usage(usage.get("prompt_tokens"), usage.get("completion_tokens"), usage.get("total_tokens"))
             if isinstance(usage, dict)
@@ -506,4 +542,4 @@ def _json_or_text(raw: bytes) -> Any:
     return data if data is not None else raw.decode("utf-8", "replace")
 
 
-__all__ = ["Wire", "TransportError", "env_proxy"]
+__all__ = ["Wire", "TransportError", "env_proxy", "proxy_settings"]
