@@ -224,7 +224,8 @@ def test_invalid_input_is_refused_with_line_numbers_and_nothing_sent(cli, server
 
 
 def test_a_second_run_on_the_same_output_is_refused(cli, server, tmp_path):
-    server.default = Scenario(delay_headers=0.05)
+    # slow enough (~7 s in all) that the first run is still writing when the second starts on a busy machine
+    server.default = Scenario(delay_headers=0.5)
     src = batch_file(tmp_path / "in.jsonl", 30)
     out = tmp_path / "out.jsonl"
     first = popen(cli, str(src), "-o", str(out), "-j", "2")
@@ -251,7 +252,10 @@ def test_a_signal_lets_what_is_in_flight_finish_and_the_rerun_resumes(cli, serve
     assert "stopping: waiting up to 10 s for the 4 requests in flight" in stderr
     assert "batch run interrupted" in stderr and "not run" in stderr
     lines = results(out)
-    assert len(lines) == len(server.chat_requests()) == sent  # what was in flight finished and was written
+    # what was in flight finished and was written; between counting and the signal's arrival a request or
+    # a few may have been issued on a busy machine, never more than the window
+    assert len(lines) == len(server.chat_requests())
+    assert sent <= len(lines) <= sent + 4
     assert all(x["error"] is None for x in lines)
     server.default = Scenario()
     r = run(cli, str(src), "-o", str(out), "-j", "8")

@@ -254,6 +254,7 @@ class Wire:
                         server_message(raw, ctype),
                         model=req.body.get("model"),
                         auth_hint=self.config.auth_hint,
+                        proxy=self.config.proxy_in_use() if response.status == 407 else None,
                     )
                     if should_retry(response.status, headers):
                         raise Retryable(err, retry_after_seconds(headers))
