@@ -1,5 +1,6 @@
 """The connect check over https: a certificate from a private CA fails the TLS check with a clear
-message, and passes once the CA is trusted through SSL_CERT_FILE (--ca-bundle comes later)."""
+message, and passes once the CA is trusted through SSL_CERT_FILE or --ca-bundle; --insecure reaches it
+unchecked (and says so). health and top reach the server as `ask` does."""
 
 from __future__ import annotations
 
@@ -117,7 +118,7 @@ def test_untrusted_certificate_fails_the_tls_check_clearly(offline_cli, tls_serv
     detail = connect["detail"]
     assert "TLS" in detail and "not trusted" in detail
     assert "CN=llmcli test CA" in detail and "CN=127.0.0.1" in detail  # what the server presented
-    assert "SSL_CERT_FILE" in connect["hint"]
+    assert "--ca-bundle" in connect["hint"] and "SSL_CERT_FILE" in connect["hint"]
     assert connect["data"]["steps_s"].keys() == {"dns", "tcp"}  # DNS and TCP were fine
 
 
@@ -136,3 +137,64 @@ def test_certificate_trusted_through_ssl_cert_file_passes(offline_cli, tls_serve
     assert f"certificate CN=127.0.0.1 expires {tls['expires']}" in connect["detail"]
     assert tls["expires"] in (expires, (dt.datetime.now(dt.UTC) + dt.timedelta(days=89)).strftime("%Y-%m-%d"))
     assert "TLS" in connect["detail"]
+
+
+def test_ca_bundle_flag_is_honoured_by_every_check(offline_cli, tls_server):
+    url, ca = tls_server
+    r = offline_cli(
+        "health",
+        "--base-url",
+        url,
+        "-m",
+        "ref-model",
+        "--format",
+        "json",
+        "--ca-bundle",
+        str(ca),
+        env={"SSL_CERT_FILE": ""},
+    )
+    assert_no_traceback(r.stderr)
+    assert r.returncode == 0, r
+    checks = json.loads(r.stdout)["checks"]
+    assert checks[0]["data"]["tls"]["issuer"] == "CN=llmcli test CA"
+    assert all(c["status"] != "fail" for c in checks), checks  # /health, /models, the completion too
+
+
+def test_insecure_reaches_an_untrusted_server_and_warns(offline_cli, tls_server):
+    url, _ = tls_server
+    r = offline_cli(
+        "health",
+        "--base-url",
+        url,
+        "-m",
+        "ref-model",
+        "--format",
+        "json",
+        "--insecure",
+        env={"SSL_CERT_FILE": ""},
+    )
+    assert_no_traceback(r.stderr)
+    assert r.returncode == 0, r
+    connect = json.loads(r.stdout)["checks"][0]
+    assert connect["data"]["tls"]["subject"] == "not verified (insecure)"
+    assert "TLS certificates are not verified for 127.0.0.1" in r.stderr
+
+
+def test_top_with_ca_bundle(offline_cli, tls_server):
+    url, ca = tls_server
+    r = offline_cli("top", "--base-url", url, "--once", "--format", "json", env={"SSL_CERT_FILE": ""})
+    assert r.returncode == 6 and "CERTIFICATE_VERIFY_FAILED" in r.stderr and "--ca-bundle" in r.stderr, r
+    r = offline_cli(
+        "top",
+        "--base-url",
+        url,
+        "--once",
+        "--format",
+        "json",
+        "--ca-bundle",
+        str(ca),
+        env={"SSL_CERT_FILE": ""},
+    )
+    assert_no_traceback(r.stderr)
+    assert r.returncode == 0, r
+    assert json.loads(r.stdout)["url"].startswith("https://127.0.0.1:")

@@ -147,18 +147,8 @@ def _resolve(settings: Settings, quiet: bool) -> ResolvedKey:
 def transport_config(settings: Settings, key: ResolvedKey) -> TransportConfig:
     """What every client of the server is built from (the chat transports, the resource client);
     `--show-request` renders requests from the same config."""
-    return TransportConfig(
-        base_url=settings.base_url,
-        api_key=key.key,
-        timeout=settings.timeout,
-        max_retries=settings.max_retries,
-        debug=settings.debug,
-        auth_hint=auth_hint(key, settings.profile),
-        key_source=key.source,
-        ca_bundle=settings.ca_bundle,
-        ca_bundle_source=settings.sources.get("ca_bundle", ""),
-        insecure=settings.insecure,
-        proxy=settings.proxy,
+    return TransportConfig.from_settings(
+        settings, key.key, auth_hint=auth_hint(key, settings.profile), key_source=key.source
     )
 
 

@@ -83,6 +83,9 @@ def health(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """Check that the server is up and working: connect, health endpoint, identity, models, key, a short streamed completion."""
     import math

@@ -12,7 +12,7 @@ import typer
 from ..core.tty import isatty
 from ..errors import UsageError
 from . import options as o
-from .common import api_key, load_settings
+from .common import api_key, load_settings, network_notes
 
 
 def top(
@@ -42,6 +42,9 @@ def top(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """Show the server's load live: requests, KV cache, tokens/s, latency percentiles (Prometheus /metrics)."""
     if fmt not in ("text", "json"):
@@ -51,6 +54,7 @@ def top(
     if metrics_url is not None and not metrics_url.startswith(("http://", "https://")):
         raise UsageError(f"--metrics-url must be an http:// or https:// URL, not {metrics_url!r}")
     settings = load_settings()
+    network_notes(settings)
     from ..monitor.net import metrics_url as resolve_url
     from ..monitor.runner import run_top
 

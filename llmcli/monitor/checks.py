@@ -15,6 +15,7 @@ from typing import Any
 
 from ..core.types import ChatRequest, Message, ModelInfo
 from ..errors import AuthFailed, IncompleteAnswer, Interrupted, LlmcliError
+from ..transport.base import TransportConfig
 from .net import RootClient, probe_connect, status_error
 
 OK, WARN, SKIP, FAIL = "ok", "warn", "skip", "fail"
@@ -63,7 +64,8 @@ class Probe:
         self.key = key  # a ResolvedKey: only its presence and source are ever shown
         self.options = options
         self.timeout = min(settings.timeout, options.check_timeout)
-        self.root = RootClient(settings.base_url, key.key, self.timeout, debug=settings.debug)
+        self.config = TransportConfig.from_settings(settings, key.key)
+        self.root = RootClient(self.config, self.timeout)
         self._factory = transport_factory
         self._transport = None
         self.connected = True
@@ -108,7 +110,7 @@ class Probe:
 
 
 def check_connect(p: Probe) -> CheckResult:
-    report = probe_connect(p.settings.base_url, p.timeout)
+    report = probe_connect(p.config, p.timeout)
     data: dict[str, Any] = {
         "host": report.host,
         "port": report.port,

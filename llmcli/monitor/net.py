@@ -8,12 +8,10 @@ elsewhere gets no Authorization header (and httpx drops it on a redirect to anot
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +20,7 @@ from urllib.parse import urlsplit
 from .. import __version__
 from ..core.urls import host_of
 from ..errors import LlmcliError, RequestRejected, TransportError
+from ..transport.base import TransportConfig
 from ..transport.status import error_for_status, network_error, server_message
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -45,17 +44,6 @@ def origin(url: str) -> tuple[str, str, int | None]:
 
 def same_origin(a: str, b: str) -> bool:
     return origin(a) == origin(b)
-
-
-def ssl_context() -> ssl.SSLContext:
-    """The trust store httpx uses: SSL_CERT_FILE or SSL_CERT_DIR when set, else certifi's bundle."""
-    if os.environ.get("SSL_CERT_FILE"):
-        return ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
-    if os.environ.get("SSL_CERT_DIR"):
-        return ssl.create_default_context(capath=os.environ["SSL_CERT_DIR"])
-    import certifi
-
-    return ssl.create_default_context(cafile=certifi.where())
 
 
 @dataclass(slots=True)
@@ -83,21 +71,26 @@ class RootClient:
 
     MAX_BODY = 4 * 1024 * 1024
 
-    def __init__(self, base_url: str, api_key: str | None, timeout: float, *, debug: bool = False):
+    def __init__(self, config: TransportConfig, timeout: float):
         import httpx
 
-        self.base_url = base_url
-        self.root = root_url(base_url)
+        from ..transport.tls import ssl_context
+
+        self.base_url = config.base_url
+        self.root = root_url(config.base_url)
         self.timeout = timeout
-        self.debug = debug
-        self._key = api_key
+        self.debug = config.debug
+        self._key = config.api_key
         self.server_headers: list[str] = []  # every Server header seen, for the identity check
+        # The transports' TLS and proxy settings (--ca-bundle, --insecure, --proxy), so a server that
+        # `ask` reaches is reached here the same way.
         self._client = httpx.Client(
             headers={"User-Agent": f"llmcli/{__version__}"},
             timeout=httpx.Timeout(timeout),
             follow_redirects=True,
             max_redirects=5,
-            verify=ssl_context(),
+            verify=ssl_context(config),
+            proxy=config.proxy or None,
         )
 
     def url(self, path: str) -> str:
@@ -208,16 +201,6 @@ class ConnectReport:
         return " · ".join(parts)
 
 
-def proxy_for(url: str) -> str | None:
-    """The proxy httpx would use for `url` from the environment (HTTP(S)_PROXY, ALL_PROXY, NO_PROXY)."""
-    scheme, host, _ = origin(url)
-    proxies = urllib.request.getproxies_environment()
-    chosen = proxies.get(scheme) or proxies.get("all")
-    if not chosen or urllib.request.proxy_bypass_environment(host, proxies):
-        return None
-    return chosen
-
-
 def _resolve(host: str, port: int, timeout: float) -> list[tuple]:
     """getaddrinfo has no timeout of its own: it runs aside and is given up on after `timeout`."""
     found: list[Any] = []
@@ -238,14 +221,17 @@ def _resolve(host: str, port: int, timeout: float) -> list[tuple]:
     return found[0]
 
 
-def probe_connect(url: str, timeout: float) -> ConnectReport:
+def probe_connect(config: TransportConfig, timeout: float) -> ConnectReport:
+    """DNS, TCP and TLS to the base URL's host (or to the proxy in the way), each timed."""
+    url = config.base_url
     scheme, host, port = origin(url)
     report = ConnectReport(host, port or 0)
     hostname = host_of(url)
     if not host or port is None:
         report.error = RequestRejected(f"cannot tell the host and port of {url!r}", hint="check --base-url")
         return report
-    proxy = proxy_for(url)
+    in_use = config.proxy_in_use()
+    proxy = in_use.url if in_use else None
     target_host, target_port = host, port
     if proxy:
         report.proxy = host_of(proxy)
@@ -278,7 +264,7 @@ def probe_connect(url: str, timeout: float) -> ConnectReport:
         report.steps["tcp"] = time.perf_counter() - began
         try:
             if scheme == "https" and not proxy:
-                report.tls = _tls(sock, host, timeout, report)
+                report.tls = _tls(sock, host, timeout, report, config)
         finally:
             sock.close()
     except ssl.SSLCertVerificationError as exc:
@@ -299,15 +285,27 @@ def probe_connect(url: str, timeout: float) -> ConnectReport:
     return report
 
 
-def _tls(sock: socket.socket, host: str, timeout: float, report: ConnectReport) -> dict[str, Any]:
+def _tls(
+    sock: socket.socket, host: str, timeout: float, report: ConnectReport, config: TransportConfig
+) -> dict[str, Any]:
+    from ..transport.tls import ssl_context
+
     began = time.perf_counter()
-    ctx = ssl_context()
+    ctx = ssl_context(config)
     with ctx.wrap_socket(sock, server_hostname=host, do_handshake_on_connect=False) as tls:
         tls.settimeout(timeout)
         tls.do_handshake()
         report.steps["tls"] = time.perf_counter() - began
         cert = tls.getpeercert() or {}
         version = tls.version()
+    if config.insecure:  # nothing was checked, and Python gives no decoded certificate without a check
+        return {
+            "version": version,
+            "subject": "not verified (insecure)",
+            "issuer": "",
+            "expires": None,
+            "days_left": None,
+        }
     subject = _name(cert.get("subject", ()))
     issuer = _name(cert.get("issuer", ()))
     expires = None
@@ -334,7 +332,7 @@ def _untrusted(exc: ssl.SSLCertVerificationError, hostname: str, host: str, port
     about = _describe_untrusted_cert(host, port, timeout)
     err = network_error(hostname, OSError(f"the certificate is not trusted: {why}{about}"))
     err.hint = (
-        "if the server uses a private CA, point SSL_CERT_FILE at a bundle that holds it; "
+        "if the server uses a private CA, trust it with --ca-bundle PATH (or SSL_CERT_FILE); "
         "check that the URL's host matches the certificate"
     )
     return err

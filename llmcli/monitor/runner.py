@@ -221,10 +221,11 @@ def top_document(url: str, view, when: str) -> dict[str, Any]:
 def run_top(
     settings, key, url: str, *, interval: float, once: bool, fmt: str, stdout_tty: bool, stderr_tty: bool
 ) -> int:
+    from ..transport.base import TransportConfig
     from .net import RootClient
 
     client = RootClient(
-        settings.base_url, key.key, min(settings.timeout, max(5.0, 2 * interval)), debug=settings.debug
+        TransportConfig.from_settings(settings, key.key), min(settings.timeout, max(5.0, 2 * interval))
     )
     interrupts.reset()
     try:

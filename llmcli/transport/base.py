@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from .. import __version__
@@ -77,6 +77,23 @@ class TransportConfig:
     ca_bundle_source: str = ""  # where the bundle setting came from, for messages
     insecure: bool = False
     proxy: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Any, api_key: str | None, **more: Any) -> TransportConfig:
+        """The config for a core.settings.Settings: every client of the server (the transports, the
+        load engine, the monitor's root client) gets the same timeout, TLS and proxy settings."""
+        return cls(
+            base_url=settings.base_url,
+            api_key=api_key,
+            timeout=settings.timeout,
+            max_retries=settings.max_retries,
+            debug=settings.debug,
+            ca_bundle=settings.ca_bundle,
+            ca_bundle_source=settings.sources.get("ca_bundle", ""),
+            insecure=settings.insecure,
+            proxy=settings.proxy,
+            **more,
+        )
 
     @property
     def host(self) -> str:

@@ -144,7 +144,7 @@ def network_error(
         return NetworkFailed(
             f"TLS failure talking to {host}{via}: {detail}",
             host=host,
-            hint="check the URL's scheme and the certificate (SSL_CERT_FILE points at a CA bundle)",
+            hint="check the URL's scheme; trust a private CA with --ca-bundle PATH (or SSL_CERT_FILE)",
         )
     if proxy is not None:
         return NetworkFailed(
