@@ -93,15 +93,20 @@ def test_tool_calls_only_are_kept_as_filtered_without_an_error(cli, server, home
     server.push(Scenario(raw_stream=stream(chunk(tool_calls=[call]), chunk(finish="tool_calls"))))
     r = cli.ask("-m", "m", "-o", 'tools=[{"type":"function","function":{"name":"lookup"}}]', "look it up")
     assert r.returncode == 0, r
-    assert r.stdout == "" and "llmcli does not run tools" in r.stderr and "rephrase" not in r.stderr
+    assert r.stdout == "" and r.stderr.count("llmcli does not run tools") == 1 and "rephrase" not in r.stderr
     assert assistant_rows(home) == [("", "filtered", "tool_calls")]
+    # chat says it once as well
+    server.push(Scenario(raw_stream=answer(finish="stop")))
+    r = cli("chat", "--base-url", server.base_url, "-m", "m", input="say nothing\n")
+    assert r.returncode == 0, r
+    assert r.stderr.count("ended the answer without any text (finish_reason: stop)") == 1, r.stderr
 
 
 def test_an_empty_but_complete_answer(cli, server, home):
     server.push(Scenario(raw_stream=answer(finish="stop")))
     r = cli.ask("-m", "m", "say nothing")
     assert r.returncode == 0 and r.stdout == ""
-    assert "ended the answer without any text (finish_reason: stop)" in r.stderr
+    assert r.stderr.count("ended the answer without any text (finish_reason: stop)") == 1, r.stderr
     assert assistant_rows(home) == [("", "complete", "stop")]
     # A stream that ends without a finish is still incomplete.
     server.push(Scenario(raw_stream=[], content_type=None))

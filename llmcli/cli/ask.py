@@ -249,7 +249,5 @@ def _report(
     if outcome.status == "length" and not isinstance(outcome.error, SchemaMismatch):  # that says it too
         limit = f" ({requested_max} tokens)" if requested_max else ""
         warn(f"the answer was cut at max_tokens{limit}; raise --max-tokens for more")
-    if outcome.note:
-        warn(outcome.note)
     if outcome.error is not None:
         raise outcome.error

@@ -172,8 +172,6 @@ class ChatSession:
             self.info(f"llmcli: note: {outcome.note}")
         if outcome.status == "length":
             self.info("llmcli: the answer was cut at max_tokens; /set max_tokens N for longer answers")
-        if outcome.note:
-            self.info(f"llmcli: {outcome.note}")
         if err is None:
             return
         if isinstance(err, OutputClosed | OutputError):
