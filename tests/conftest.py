@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,6 +17,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 import refserver_calls  # noqa: E402,F401  (registers /completions and /embeddings on the reference server)
 from llama import _llama_servers, llama_server  # noqa: E402,F401  (the real llama.cpp server fixtures)
 from refserver import RefServer  # noqa: E402
+
+# Started in the background by a non-interactive shell (`pytest ... &`), the suite gets SIGINT ignored,
+# and every llmcli it starts inherits that: the Ctrl-C tests would then test nothing. Let it through.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Variables a user's shell may carry that would change what llmcli does.
 _SCRUB = ("LLMCLI_", "OPENAI_", "NO_COLOR", "FORCE_COLOR", "PYTHON_KEYRING_BACKEND")
