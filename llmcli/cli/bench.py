@@ -159,6 +159,9 @@ def bench(
         ),
     ] = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """Measure the server: TTFT, TPOT, ITL, E2EL and throughput under a load you choose."""
     from ..bench import parse
