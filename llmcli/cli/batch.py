@@ -187,6 +187,9 @@ def submit(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """Check a batch file, upload it (purpose batch) and start a batch; prints its id."""
     import os
@@ -285,6 +288,9 @@ def wait(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """Wait until a batch ends. Exit 0 all done, 7 some failed (or expired, cancelled), 4 failed validation,
     124 --timeout-wait passed; Ctrl-C stops waiting (130) and never cancels the batch."""
@@ -304,6 +310,9 @@ def status(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """A batch's status and request counts."""
     fmt = output_format(fmt)
@@ -324,6 +333,9 @@ def list_(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """Recent batches."""
     fmt = output_format(fmt)
@@ -342,6 +354,9 @@ def cancel(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """Cancel a batch (it moves to cancelling, then cancelled; what was done stays downloadable)."""
     fmt = output_format(fmt, ("text", "json"))
@@ -375,6 +390,9 @@ def results(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """Download a batch's results (and failures) atomically; never over an existing file without --force."""
     from ..core.files import refuse_existing

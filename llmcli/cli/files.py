@@ -65,6 +65,9 @@ def list_(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """List the files stored with the provider, newest first."""
     fmt = output_format(fmt)
@@ -86,6 +89,9 @@ def upload(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """Upload a file; prints its id (--format json: the file object)."""
     fmt = output_format(fmt, ("text", "json"))
@@ -115,6 +121,9 @@ def show(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """Show one file's details."""
     fmt = output_format(fmt)
@@ -136,6 +145,9 @@ def download(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """Download a file's content: written whole or not at all, never over an existing file without --force."""
     import sys
@@ -166,6 +178,9 @@ def rm(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """Delete files from the provider."""
     from .common import warn

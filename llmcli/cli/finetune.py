@@ -180,6 +180,9 @@ def create(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """Start a fine-tuning job; prints its id. Local files are checked and uploaded first."""
     from ..jobs.finetune import job_params
@@ -306,6 +309,9 @@ def follow(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """Stream a job's events, with a live loss chart on a terminal, until it ends. Exit 0 succeeded,
     7 failed or cancelled, 124 --timeout-wait passed; Ctrl-C stops following (130) and never cancels."""
@@ -327,6 +333,9 @@ def list_(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """Recent fine-tuning jobs."""
     fmt = output_format(fmt)
@@ -345,6 +354,9 @@ def status(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """A job's status, model and files."""
     from ..jobs.finetune import job_error
@@ -386,6 +398,9 @@ def events(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """A job's events, oldest first."""
     fmt = output_format(fmt, ("text", "json", "jsonl"))
@@ -410,6 +425,9 @@ def checkpoints(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """A job's checkpoints (a model per saved step, with its metrics)."""
     fmt = output_format(fmt)
@@ -439,6 +457,9 @@ def cancel(
     timeout: o.Timeout = None,
     max_retries: o.MaxRetries = None,
     debug: o.Debug = False,
+    ca_bundle: o.CaBundle = None,
+    insecure: o.Insecure = False,
+    proxy: o.Proxy = None,
 ) -> None:
     """Cancel a fine-tuning job."""
     fmt = output_format(fmt, ("text", "json"))
