@@ -117,4 +117,3 @@ def test_batch_run_sends_through_the_settings_given_on_its_command_line(cli, ser
     r = cli("batch", "run", str(src), "-o", str(out), "--base-url", server.base_url, "--proxy", proxy.url)
     assert r.returncode == 0, r
     assert proxy.seen.count(f"POST {server.base_url}/chat/completions") == 3
-
