@@ -117,3 +117,21 @@ def test_batch_run_sends_through_the_settings_given_on_its_command_line(cli, ser
     r = cli("batch", "run", str(src), "-o", str(out), "--base-url", server.base_url, "--proxy", proxy.url)
     assert r.returncode == 0, r
     assert proxy.seen.count(f"POST {server.base_url}/chat/completions") == 3
+
+
+def test_bench_takes_them_after_its_name(cli, server, tls, proxy):
+    """`llmcli bench --ca-bundle/--insecure/--proxy`, as every command that talks to a server takes them
+    (bench honoured them only before its name, on the root, until it declared them)."""
+    import json
+
+    srv, ca_pem = tls
+    args = ("-m", "m", "-n", "2", "--input-len", "8", "--output-len", "4", "--format", "json")
+    srv.reset()
+    r = cli("bench", "--base-url", srv.base_url, "--ca-bundle", str(ca_pem), *args)
+    assert r.returncode == 0, r
+    assert json.loads(r.stdout)["stages"][0]["completed"] == 2
+    r = cli("bench", "--base-url", srv.base_url, "--insecure", *args)
+    assert r.returncode == 0 and "not verified" in r.stderr, r
+    r = cli("bench", "--base-url", server.base_url, "--proxy", proxy.url, *args)
+    assert r.returncode == 0, r
+    assert proxy.seen.count(f"POST {server.base_url}/chat/completions") >= 2
