@@ -76,7 +76,7 @@ def test_only_deterministic_requests_unless_cache_any(cli, server):
         (Scenario(text="alpha beta gamma", cut_after=2), 7),
         (Scenario(text="alpha beta gamma", error_after=2), 7),
         (Scenario(text="cut at the limit", finish_reason="length"), 0),
-        (Scenario(text="filtered", finish_reason="content_filter"), 7),  # stopped by the provider: exit 7
+        (Scenario(text="filtered", finish_reason="content_filter"), 7),  # stopped by the provider
         (Scenario(status=500, headers={"retry-after-ms": "10"}), 6),
         (Scenario(text="", chunks=[]), 0),  # complete but empty (CONTRACT.md): still not kept
     ],

@@ -1,7 +1,7 @@
 """The network knobs against a local TLS server whose CA is made here, and through a local proxy, on
 both transports: untrusted → a clear error (exit 6), trusted through --ca-bundle, a profile's
 ca_bundle or SSL_CERT_FILE → works, --insecure → works with a warning on every run, --proxy → the
-request goes through the proxy."""
+request goes through the proxy. Every command that talks to a server takes them after its name."""
 
 from __future__ import annotations
 
@@ -253,3 +253,54 @@ def test_bad_proxy_url_is_a_usage_error(cli, server):
     r = ask(cli, server.base_url, "--proxy", "ftp://user:secret@proxy:21", "hi")
     assert r.returncode == 2 and "proxy URL" in r.stderr and "secret" not in r.stderr, r
     assert not server.requests
+
+
+# --- every command that talks to a server takes them after its name (docs/network.md) --------------
+
+NETWORK_OPTIONS = {"--ca-bundle", "--insecure", "--proxy"}
+# Commands that send nothing to a server have no use for them.
+OFFLINE = {
+    ("completion",),
+    ("schema",),
+    ("cache",),
+    ("profile",),
+    ("config", "path"),
+    ("history",),
+    ("template",),
+    ("finetune", "validate"),
+}
+
+
+def leaf_commands(command, path=()):
+    if not hasattr(command, "commands"):
+        yield path, command
+        return
+    for name, sub in command.commands.items():
+        yield from leaf_commands(sub, (*path, name))
+
+
+def test_every_command_that_talks_to_a_server_takes_the_network_options():
+    """bench, files, batch and finetune honoured them only before the command name until they declared
+    them: `llmcli bench --insecure` was `No such option`."""
+    from docs_examples import root_command
+
+    from llmcli.cli.options import is_connection_option
+
+    for path, command in leaf_commands(root_command()):
+        if any(path[: len(p)] == p for p in OFFLINE):
+            continue
+        declared = {p.opts[0] for p in command.params if is_connection_option(p)}
+        assert declared >= NETWORK_OPTIONS, (
+            f"llmcli {' '.join(path)} lacks {sorted(NETWORK_OPTIONS - declared)}"
+        )
+
+
+def test_job_commands_take_them_after_their_name(cli, server, tls_server, proxy):
+    srv, ca_pem = tls_server
+    r = cli("files", "list", "--base-url", srv.base_url, "--ca-bundle", str(ca_pem))
+    assert r.returncode == 0, r
+    r = cli("batch", "list", "--base-url", srv.base_url, "--insecure")
+    assert r.returncode == 0 and "not verified" in r.stderr, r
+    r = cli("finetune", "list", "--base-url", server.base_url, "--proxy", proxy.url)
+    assert r.returncode == 0, r
+    assert any("/fine_tuning/jobs" in line for line in proxy.seen), proxy.seen
