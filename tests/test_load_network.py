@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from certs import make_ca
 from refserver import RefServer, Scenario
-from test_network import Proxy, make_ca
+from test_network import Proxy
 
 from llmcli.errors import UsageError
 from llmcli.load.engine import Engine
