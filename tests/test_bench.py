@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 import signal
@@ -586,3 +587,19 @@ def test_no_retries_unless_asked_on_the_command_line(cli, server, home):
     )
     doc = json.loads(r.stdout)
     assert doc["stages"][0]["completed"] == 1 and doc["load"]["retries"] == 1
+
+
+def test_synthetic_prompts_are_sized_in_the_servers_tokens_template_included():
+    """A tokenizer that counts 1.5 tokens a word and 15 for the chat template: after calibration the
+    prompts the server counts are --input-len long, not --input-len plus the template."""
+    from llmcli.bench.datasets import CALIBRATION_WORDS, calibrate, synthetic
+
+    def server_count(text: str) -> float:
+        units = len(text.split()) + text.count(".")  # a word, or a full stop: a unit each
+        return 15 + 1.5 * units
+
+    dataset = synthetic(100, 10, seed=7)
+    calibrate(dataset, base_tokens=int(server_count("Hello")), text_tokens_=int(15 + 1.5 * CALIBRATION_WORDS))
+    sizes = [server_count(p.messages[0]["content"]) for p in itertools.islice(dataset.prompts, 30)]
+    assert sum(sizes) / len(sizes) == pytest.approx(100, abs=2)
+    assert all(abs(s - 100) <= 3 for s in sizes), sizes

@@ -139,7 +139,9 @@ def synthetic(
         while True:
             n = _around(input_len, range_ratio, rng)
             out = _around(output_len, range_ratio, rng) if output_len else None
-            units = max(1, round(n / info.get("tokens_per_word", 1.0)))
+            # The server counts the chat template's tokens too: the words fill what is left of n.
+            content = max(1.0, n - info.get("template_tokens", 0.0))
+            units = max(1, round(content / info.get("tokens_per_word", 1.0)))
             yield Prompt([{"role": "user", "content": synthetic_text(units, rng)}], out, n)
 
     return Dataset("synthetic", prompts(), info=info)
@@ -155,12 +157,14 @@ def calibration_prompt(seed: int | None = None) -> str:
 
 def calibrate(dataset: Dataset, base_tokens: int, text_tokens_: int) -> None:
     """The server counted `text_tokens_` prompt tokens for calibration_prompt() and `base_tokens` for a
-    one-word prompt: scale synthetic prompts so that --input-len is in the server's own tokens."""
+    one-word prompt: scale synthetic prompts so that --input-len is the prompt's length in the server's
+    own tokens, its chat template's tokens included (what its usage reports as prompt_tokens)."""
     if dataset.kind != "synthetic":
         return
     factor = (text_tokens_ - base_tokens) / (CALIBRATION_WORDS - 1)
     if 0.2 <= factor <= 10:  # anything else is not a tokenizer talking: leave the plain word count
         dataset.info["tokens_per_word"] = round(factor, 3)
+        dataset.info["template_tokens"] = round(max(0.0, base_tokens - factor), 1)
 
 
 # -- files -----------------------------------------------------------------------------------------
