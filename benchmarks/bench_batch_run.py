@@ -71,6 +71,7 @@ def clean_env(home: Path) -> dict[str, str]:
         if not k.startswith(("LLMCLI_", "OPENAI_")) and "PROXY" not in k.upper()
     }
     env["LLMCLI_HOME"] = str(home)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)  # let the first run cache bytecode, as an installed copy has
     return env
 
 

@@ -290,6 +290,10 @@ def clean_env(home: str) -> dict[str, str]:
         if not k.upper().startswith(drop_prefixes) and k.lower() not in proxies
     }
     env["LLMCLI_HOME"] = home
+    # Without bytecode caching every run compiles llmcli's modules from source (an editable install has
+    # no .pyc until a run writes them): ~0.2-0.3 s a start that no installed copy pays. The warm-up run
+    # writes them, as a user's first run does.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 

@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="llmcli-bench-") as home:
         env = {k: v for k, v in os.environ.items() if not k.upper().startswith(("OPENAI_", "LLMCLI_"))}
         env["LLMCLI_HOME"] = home
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # else the warm-up below cannot cache bytecode
         subprocess.run([LLMCLI, "--version"], env=env, capture_output=True)  # warm the .pyc cache
         report("llmcli --version (console script)", [LLMCLI, "--version"], env, args.runs, args.top)
         report(

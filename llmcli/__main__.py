@@ -100,13 +100,15 @@ def run(argv: list[str]) -> int:
     try:
         from typer.main import get_command
 
-        from .cli.app import app
+        from .cli.app import build_app, command_named
         from .cli.options import RunState
         from .core.utf8 import check_arguments, check_environment
 
         state = RunState()
-        command = get_command(app)
         instruction = os.environ.get("_LLMCLI_COMPLETE")
+        # Only the command this run names is built (the whole tree for completion, the root's --help or
+        # a name Click should call unknown, with its suggestions).
+        command = get_command(build_app(None if instruction else command_named(argv)))
         if instruction:  # the shell asks for completions (cli/completion.py): answer, run nothing
             from .cli.completion import respond
 

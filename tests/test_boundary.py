@@ -51,7 +51,7 @@ def loaded_after(code: str, home) -> set[str]:
 
 
 def test_importing_the_cli_loads_nothing_heavy(home):
-    mods = loaded_after("import llmcli.__main__, llmcli.cli.app", home)
+    mods = loaded_after("import llmcli.__main__, llmcli.cli.app as a\na.app", home)  # the whole tree
     assert not {m for m in HEAVY if m in mods}, mods & set(HEAVY)
     assert "httpx" not in mods and "rich" not in mods  # --help and --version need neither
 

@@ -215,3 +215,45 @@ def test_the_server_sees_the_base_url_given_closest_to_the_command(cli, server):
     server.default = Scenario(text="ok")
     r = cli("--base-url", "http://127.0.0.1:9/v1", "ask", "--base-url", server.base_url, "-m", "x", "hi")
     assert r.returncode == 0 and r.stdout == "ok", r
+
+
+def test_the_scan_for_the_command_name_knows_every_root_option_that_takes_a_value():
+    """Only the command a run names is built (cli/app.py: command_named): the scan must skip exactly the
+    root's options that take a value, or a value could be taken for the command."""
+    from llmcli.cli.app import COMMANDS, ROOT_VALUE_OPTIONS
+
+    root = get_command(app)
+    taking = {name for p in root.params if not p.is_flag and p.nargs == 1 for name in p.opts}
+    assert taking == ROOT_VALUE_OPTIONS
+    assert set(COMMANDS) == set(root.commands)  # every command is in the table
+
+
+@pytest.mark.parametrize(
+    ("argv", "name"),
+    [
+        (["ask", "hi"], "ask"),
+        (["--debug", "-P", "work", "--timeout", "5", "models"], "models"),
+        (["--base-url=http://h/v1", "-Pwork", "health", "--watch"], "health"),
+        (["-P", "ask", "chat"], "chat"),  # a profile named like a command is a value
+        (["--help"], None),
+        (["asc", "hi"], None),  # unknown: the whole tree, for Click's "did you mean"
+        (["--", "ask"], None),
+        ([], None),
+    ],
+)
+def test_command_named(argv, name):
+    from llmcli.cli.app import command_named
+
+    assert command_named(argv) == name
+
+
+def test_a_run_builds_only_its_command(home):
+    from test_boundary import loaded_after
+
+    code = (
+        "import sys\nimport llmcli.__main__ as m\n"
+        "try:\n    m.run(['--debug', 'ask', '--help'])\nexcept SystemExit:\n    pass\n"
+    )
+    mods = loaded_after(code, home)
+    assert "llmcli.cli.ask" in mods
+    assert not {"llmcli.cli.batch", "llmcli.cli.finetune", "llmcli.cli.template", "llmcli.cli.bench"} & mods
