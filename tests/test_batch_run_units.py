@@ -217,6 +217,18 @@ def test_tally_rates_and_eta():
     assert tally.error_summary() == {"timeout": {"count": 1, "exit_code": 6, "first_message": "x"}}
 
 
+def test_tally_memory_is_bounded_without_a_progress_bar():
+    """Into a pipe nothing asks for a snapshot: a long run must not keep an entry per request."""
+    from llmcli.batch.progress import WINDOW_S
+
+    tally = Tally(total=200_000)
+    for i in range(200_000):
+        tally.add(RequestRecord(index=i, end=1.0, status=200, output_tokens=1), now=i * 0.001)
+    assert len(tally._recent) <= WINDOW_S / 0.001 + 1
+    s = tally.snapshot(200.0, in_flight=0, limit=8, paused=0, stopping=False)
+    assert s.requests_per_s == pytest.approx(1000, rel=0.01)
+
+
 def test_the_output_module_needs_nothing_heavy():
     import subprocess
     import sys

@@ -72,7 +72,12 @@ class Tally:
                 self.errors[kind] = ErrorKind(1, int(ERROR_KINDS.get(kind, 1)), message)
             else:
                 seen.count += 1
-        self._recent.append((now, (rec.output_tokens or 0) if rec.ok else 0))
+        recent = self._recent
+        recent.append((now, (rec.output_tokens or 0) if rec.ok else 0))
+        # Trimmed here too, not only when a progress bar asks: into a pipe nobody asks, and a million
+        # requests would otherwise leave a million entries behind (~100 MB).
+        while recent[0][0] < now - WINDOW_S:
+            recent.popleft()
 
     def note_limit(self, limit: float) -> None:
         self.lowest_limit = min(self.lowest_limit, limit)
