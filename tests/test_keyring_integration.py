@@ -86,7 +86,24 @@ def plaintext_file() -> Path:
 
 
 @pytest.fixture
-def real(cli, secret_service) -> Iterator[object]:
+def one_at_a_time() -> Iterator[None]:
+    """These tests share one Secret Service, and one of them locks its collection: they must not overlap.
+    The xdist_group above asks pytest-xdist to keep them on one worker, but it has been seen running two
+    of them at once (a test then found the collection locked): an flock across workers makes sure."""
+    import fcntl
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / f"llmcli-secret-service-tests-{os.getuid()}.lock"
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@pytest.fixture
+def real(cli, secret_service, one_at_a_time) -> Iterator[object]:
     """The cli fixture with keyring's own backend detection, and a profile name of its own."""
     cli.env.pop("PYTHON_KEYRING_BACKEND", None)
     cli.profile = "itest-" + secrets.token_hex(4)
