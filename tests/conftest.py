@@ -33,6 +33,21 @@ def pytest_collection_modifyitems(items) -> None:
             item.add_marker(pytest.mark.real_server)
 
 
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory):
+    """The reference server over https with a certificate from a private CA: (server, ca.pem)."""
+    from certs import make_ca
+
+    folder = tmp_path_factory.mktemp("tls")
+    ca_pem, cert_pem, key_pem = make_ca(folder)
+    srv = RefServer()
+    srv.scheme = "https"
+    srv.uvicorn_options = {"ssl_certfile": str(cert_pem), "ssl_keyfile": str(key_pem)}
+    srv.start()
+    yield srv, ca_pem
+    srv.stop()
+
+
 @pytest.fixture(scope="session")
 def _refserver() -> Iterator[RefServer]:
     srv = RefServer().start()

@@ -7,8 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from certs import make_ca
-from refserver import RefServer, Scenario
+from refserver import Scenario
 from test_network import Proxy
 
 from llmcli.errors import UsageError
@@ -18,18 +17,6 @@ from llmcli.load.wire import proxy_settings
 from llmcli.transport.base import TransportConfig
 
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tls")
-    ca_pem, cert_pem, key_pem = make_ca(folder)
-    srv = RefServer()
-    srv.scheme = "https"
-    srv.uvicorn_options = {"ssl_certfile": str(cert_pem), "ssl_keyfile": str(key_pem)}
-    srv.start()
-    yield srv, ca_pem
-    srv.stop()
 
 
 @pytest.fixture

@@ -9,23 +9,10 @@ import socket
 import threading
 
 import pytest
-from certs import make_ca
 from conftest import assert_no_traceback
-from refserver import RefServer, Scenario
+from refserver import Scenario
 
 TRANSPORTS = ["http", "sdk"]
-
-
-@pytest.fixture(scope="module")
-def tls(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tls")
-    ca_pem, cert_pem, key_pem = make_ca(folder)
-    srv = RefServer()
-    srv.scheme = "https"
-    srv.uvicorn_options = {"ssl_certfile": str(cert_pem), "ssl_keyfile": str(key_pem)}
-    srv.start()
-    yield srv, ca_pem
-    srv.stop()
 
 
 @pytest.fixture

@@ -4,34 +4,18 @@ printed above it. The caller creates it only when stderr is a terminal; it knows
 from __future__ import annotations
 
 import math
-import sys
-from typing import Any, TextIO
+from typing import Any
 
-from rich.console import Console, Group
-from rich.live import Live
+from rich.console import Group
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from .bench import _seconds
+from .bench import TransientLive, _seconds
 
 
-class BatchRunLive:
+class BatchRunLive(TransientLive):
     """Two lines, redrawn ~4 times a second; transient (gone at the end, before the summary)."""
-
-    def __init__(self, file: TextIO | None = None):
-        self.console = Console(file=file or sys.stderr, highlight=False)
-        self.live = Live(
-            console=self.console,
-            auto_refresh=False,
-            transient=True,
-            redirect_stdout=False,
-            redirect_stderr=False,
-        )
-        self.live.start()
-
-    def update(self, s: Any) -> None:
-        self.live.update(self._render(s), refresh=True)
 
     def note(self, text: str) -> None:
         self.live.console.print(f"llmcli: {text}", highlight=False, markup=False)

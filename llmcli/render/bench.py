@@ -41,9 +41,9 @@ def _seconds(value: float | None) -> str:
 # -- live panel ----------------------------------------------------------------------------------
 
 
-class BenchLive:
-    """A few lines at the bottom of the terminal, redrawn ~4 times a second; a finished stage leaves one
-    line above them. Transient: gone when the run ends, before the report is written."""
+class TransientLive:
+    """A few lines at the bottom of the terminal (stderr), redrawn when `update` is called with a new
+    snapshot; transient: gone when the run ends, before the report is written. Subclasses `_render`."""
 
     def __init__(self, file: TextIO | None = None):
         self.console = Console(file=file or sys.stderr, highlight=False)
@@ -58,6 +58,13 @@ class BenchLive:
 
     def update(self, s: Any) -> None:
         self.live.update(self._render(s), refresh=True)
+
+    def _render(self, s: Any) -> Any:
+        raise NotImplementedError
+
+
+class BenchLive(TransientLive):
+    """bench's panel, redrawn ~4 times a second; a finished stage leaves one line above it."""
 
     def _render(self, s: Any) -> Group:
         head = Text.assemble((f"bench · {s.label}", "bold"), f"   stage {s.stage}/{s.stages}")
