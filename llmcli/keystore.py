@@ -239,14 +239,6 @@ def lookup(profile: str, *, backend: str | None = None, timeout: float | None = 
         return KeyLookup(None, backend=p.backend, problem=p.reason)
 
 
-def describe_backend(*, timeout: float | None = None) -> str:
-    """The name of the backend in use (for messages), or a short note when there is none."""
-    try:
-        return _call(lambda: backend_name(_backend()), timeout=timeout or timeout_seconds(READ_TIMEOUT))
-    except KeyringProblem as p:
-        return f"unusable: {p.reason}"
-
-
 def _usable(kr: Any, allow_plaintext: bool) -> list[Any]:
     """The backends a key may be stored in; KeyringProblem when there is none."""
     chain = _chain(kr)
